@@ -1,0 +1,62 @@
+"""Keras callbacks of the training runs."""
+
+import time
+
+import keras
+
+
+class DeferredReweighting(keras.callbacks.Callback):
+    """Deferred BKD: plain KD for epochs < start_epoch (0-based), BKD from start_epoch on.
+
+    Sets the distillation loss's `reweight` variable at each epoch start, so it is
+    right after a resume too and the train step is never retraced.
+    """
+
+    def __init__(self, start_epoch):
+        super().__init__()
+        self.start_epoch = int(start_epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        loss = getattr(self.model, "distillation_loss", None)
+        if loss is not None and getattr(loss, "class_weights", None) is not None:
+            loss.reweight.assign(1.0 if epoch >= self.start_epoch else 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = getattr(self.model, "distillation_loss", None)
+        if logs is not None and loss is not None and getattr(loss, "class_weights", None) is not None:
+            logs["bkd_active"] = float(keras.ops.convert_to_numpy(loss.reweight))
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds `images_per_sec` and `epoch_seconds` (training only, no validation) to the logs."""
+
+    def __init__(self, num_images):
+        super().__init__()
+        self.num_images = int(num_images)
+        self.history = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs=None):
+        if getattr(self, "_start", None) is not None and self._train_end is None:
+            self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = self._train_end or time.perf_counter()
+        seconds = end - self._start
+        rate = self.num_images / max(seconds, 1e-9)
+        self.history.append(rate)
+        if logs is not None:
+            logs["images_per_sec"] = rate
+            logs["epoch_seconds"] = seconds
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the epoch's learning rate (`lr`) to the logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            opt = self.model.optimizer
+            logs["lr"] = float(keras.ops.convert_to_numpy(opt._get_current_learning_rate()))

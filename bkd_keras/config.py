@@ -1,0 +1,103 @@
+"""The plain-Python configuration of a run (what the absl flags turn into)."""
+
+import dataclasses
+from typing import Optional, Tuple
+
+
+class ConfigError(ValueError):
+    """An invalid setting; the message names the flag and the fix."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    # Data
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    train_list: str = "train.txt"
+    test_list: str = "test.txt"
+    image_size: Optional[Tuple[int, int]] = None
+    imbalance_type: str = "exp"
+    imbalance_ratio: float = 20.0
+    max_per_class: Optional[int] = None
+    subset_seed: int = 0
+    tfds_download: bool = True
+    # Model and method
+    backbone: str = "small_cnn"
+    method: str = "bkd"
+    stage: str = "all"                 # all | teacher | student
+    teacher: Optional[str] = None      # path of a trained teacher .keras file
+    # Optimisation
+    epochs: int = 30
+    teacher_epochs: Optional[int] = None
+    batch_size: int = 64
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    lr_schedule: str = "step"          # step | cosine
+    warmup_epochs: int = 5
+    # BKD
+    temperature: float = 2.0
+    beta: float = 0.9999
+    distillation_weight: float = 1.0
+    mixup_alpha: float = 1.0
+    bkd_start_epoch: int = 0
+    # Runtime
+    seed: int = 0
+    output_dir: str = "runs/default"
+    strategy: str = "default"
+    precision: str = "float32"         # student: float32 | bfloat16 | float16
+    teacher_precision: str = "float32"  # frozen teacher's forward pass
+    eval_every: int = 10
+    verbose: str = "auto"
+    overwrite: bool = False
+
+    @property
+    def teacher_epochs_resolved(self):
+        return self.teacher_epochs or self.epochs
+
+    def validate(self):
+        """Raises ConfigError for values that cannot train correctly."""
+        from bkd_keras.methods import METHODS
+        from bkd_keras.precision import PRECISIONS
+        from bkd_keras.schedules import SCHEDULES
+        from bkd_keras.strategies import STRATEGIES
+        from data.registry import DATASETS, IMBALANCE_CHOICES
+        from models import BACKBONES
+
+        def choice(flag, value, valid):
+            if value not in valid:
+                raise ConfigError(f"Unknown --{flag}={value!r}. Valid values: {', '.join(sorted(valid))}.")
+
+        choice("dataset", self.dataset, DATASETS)
+        choice("backbone", self.backbone, BACKBONES)
+        choice("method", self.method, METHODS)
+        choice("strategy", self.strategy, STRATEGIES)
+        choice("imbalance_type", self.imbalance_type, IMBALANCE_CHOICES)
+        choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        choice("precision", self.precision, PRECISIONS)
+        choice("teacher_precision", self.teacher_precision, PRECISIONS)
+        choice("stage", self.stage, ("all", "teacher", "student"))
+        if self.imbalance_type != "none" and not self.imbalance_ratio >= 1:
+            raise ConfigError(f"--imbalance_ratio must be >= 1 (n_max / n_min; 1 = balanced), got {self.imbalance_ratio}.")
+        if not self.temperature > 0:
+            raise ConfigError(f"--temperature must be > 0 (the paper uses 2), got {self.temperature}.")
+        if not 0 <= self.beta < 1:
+            raise ConfigError(f"--beta must be in [0, 1) (the paper uses 0.9999), got {self.beta}.")
+        if self.mixup_alpha < 0:
+            raise ConfigError(f"--mixup_alpha must be >= 0 (0 disables mixup), got {self.mixup_alpha}.")
+        for flag in ("epochs", "batch_size"):
+            if getattr(self, flag) < 1:
+                raise ConfigError(f"--{flag} must be >= 1, got {getattr(self, flag)}.")
+        if self.teacher_epochs is not None and self.teacher_epochs < 1:
+            raise ConfigError(f"--teacher_epochs must be >= 1, got {self.teacher_epochs}.")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}.")
+        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("--weight_decay must be >= 0 and --momentum in [0, 1).")
+        if self.bkd_start_epoch < 0:
+            raise ConfigError(f"--bkd_start_epoch must be >= 0, got {self.bkd_start_epoch}.")
+        if self.teacher and self.stage == "teacher":
+            raise ConfigError("--teacher gives a trained teacher, so --stage=teacher has nothing to do.")
+        if self.dataset in ("folder", "list") and not self.data_dir:
+            raise ConfigError(f"--dataset={self.dataset} needs --data_dir=PATH.")
+        return self

@@ -1,0 +1,154 @@
+"""The training model: a trainable student, an optional frozen teacher, mixup, two losses."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from bkd_keras import losses as losses_lib
+from bkd_keras.mixup import mix_batch, sample_mixup
+
+
+@keras.saving.register_keras_serializable(package="bkd_keras")
+class Distiller(keras.Model):
+    """Trains `student` with  classification_loss + distillation_weight * distillation_loss.
+
+    Algorithm 1 of the paper: mixup on the batch (if `mixup_alpha` > 0), the frozen
+    teacher predicts on the same mixed batch in inference mode, the student's CE uses
+    the mixed labels. Without a teacher this trains a plain (CE / CB / mixup) model,
+    so every method goes through one training step. `call`, `evaluate` and `predict`
+    use the student only.
+
+    Args:
+      student: logits model (B, H, W, C) -> (B, num_classes).
+      teacher: logits model with the same input shape and class count, or None.
+      classification_loss: per-example loss(y, student_logits) -> (B,), y labels or
+        soft targets; default plain CE.
+      distillation_loss: per-example loss(teacher_logits, student_logits) -> (B,),
+        e.g. `BalancedKDLoss`; required with a teacher.
+      distillation_weight: lambda of the paper (1.0).
+      mixup_alpha: Beta(alpha, alpha) for mixup; 0 disables.
+      seed: seed of mixup's random draws.
+    """
+
+    def __init__(self, student, teacher=None, classification_loss=None, distillation_loss=None,
+                 distillation_weight=1.0, mixup_alpha=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if (teacher is None) != (distillation_loss is None):
+            raise ValueError("A teacher and a distillation loss go together: pass both or neither.")
+        if mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha must be >= 0 (0 disables mixup), got {mixup_alpha}.")
+        self.student = student
+        self.teacher = teacher
+        self.num_classes = int(student.output_shape[-1])
+        if teacher is not None:
+            check_compatible(teacher, student)
+            teacher.trainable = False
+        self.classification_loss = classification_loss or losses_lib.ClassificationLoss()
+        self.distillation_loss = distillation_loss
+        self.distillation_weight = float(distillation_weight)
+        self.mixup_alpha = float(mixup_alpha)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.total_tracker = keras.metrics.Mean(name="loss")
+        self.ce_tracker = keras.metrics.Mean(name="ce_loss")
+        self.kd_tracker = keras.metrics.Mean(name="kd_loss") if teacher is not None else None
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [m for m in (self.total_tracker, self.ce_tracker, self.kd_tracker, self.accuracy_tracker) if m]
+
+    def call(self, inputs, training=False):
+        return self.student(inputs, training=training)
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        batch = ops.shape(images)[0]
+        targets = ops.one_hot(labels, self.num_classes)
+        if self.mixup_alpha > 0:
+            lam, permutation = sample_mixup(batch, self.mixup_alpha, self.seed_generator)
+            images, targets = mix_batch(images, targets, lam, permutation)
+        teacher_logits = None
+        if self.teacher is not None:
+            teacher_logits = ops.stop_gradient(self.teacher(images, training=False))
+
+        with tf.GradientTape() as tape:
+            logits = self.student(images, training=True)
+            ce = self.classification_loss(targets, logits)
+            per_example = ce
+            if teacher_logits is not None:
+                kd = self.distillation_loss(teacher_logits, logits)
+                per_example = per_example + self.distillation_weight * kd
+            # Mean over the GLOBAL batch: apply_gradients sums replica gradients.
+            loss = ops.sum(per_example) / _global_batch_size(batch)
+            if self.student.losses:
+                loss = loss + ops.sum(self.student.losses) / _num_replicas()
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, self.student.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.student.trainable_weights))
+
+        local = ops.cast(batch, "float32")
+        self.total_tracker.update_state(ops.mean(per_example), sample_weight=local)
+        self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
+        if teacher_logits is not None:
+            self.kd_tracker.update_state(ops.mean(kd), sample_weight=local)
+        self.accuracy_tracker.update_state(ops.argmax(targets, axis=-1), logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        images, labels = data[0], data[1]
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        logits = self.student(images, training=False)
+        ce = losses_lib.soft_cross_entropy(labels, logits)
+        local = ops.cast(ops.shape(images)[0], "float32")
+        self.total_tracker.update_state(ops.mean(ce), sample_weight=local)
+        self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
+        self.accuracy_tracker.update_state(labels, logits)
+        return {m.name: m.result() for m in (self.total_tracker, self.ce_tracker, self.accuracy_tracker)}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "student": keras.saving.serialize_keras_object(self.student),
+            "teacher": None if self.teacher is None else keras.saving.serialize_keras_object(self.teacher),
+            "classification_loss": keras.saving.serialize_keras_object(self.classification_loss),
+            "distillation_loss": None if self.distillation_loss is None
+            else keras.saving.serialize_keras_object(self.distillation_loss),
+            "distillation_weight": self.distillation_weight,
+            "mixup_alpha": self.mixup_alpha,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("student", "teacher", "classification_loss", "distillation_loss"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def check_compatible(teacher, student):
+    """Raises ValueError unless teacher and student share input shape and class count."""
+    t_out, s_out = teacher.output_shape[-1], student.output_shape[-1]
+    if t_out != s_out:
+        raise ValueError(f"The teacher predicts {t_out} classes but the student {s_out}; "
+                         "use a teacher trained on the same dataset.")
+    t_in, s_in = tuple(teacher.input_shape[1:]), tuple(student.input_shape[1:])
+    if t_in != s_in:
+        raise ValueError(f"The teacher takes inputs of shape {t_in} but the student {s_in}; "
+                         "use a teacher trained on the same image size.")
+
+
+def _num_replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _global_batch_size(local_batch):
+    # all_reduce gives the exact global size, also for an uneven last batch.
+    ctx = tf.distribute.get_replica_context()
+    local = ops.cast(local_batch, "float32")
+    if ctx is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return local
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)

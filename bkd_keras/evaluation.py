@@ -1,0 +1,64 @@
+"""Evaluation: top-1, per-class accuracy, Many / Medium / Few groups, confusion matrix."""
+
+import numpy as np
+
+# Paper / Liu et al. 2019: Many > 100 training images, Medium 20..100, Few < 20.
+GROUPS = (("many", lambda n: n > 100), ("medium", lambda n: 20 <= n <= 100), ("few", lambda n: n < 20))
+
+
+def predict_logits(model, dataset):
+    """Logits (N, C) and labels (N,) of a batched (images, labels) dataset, in order."""
+    logits, labels = [], []
+    for images, y in dataset:
+        logits.append(np.asarray(model(images, training=False), np.float32))
+        labels.append(np.asarray(y))
+    return np.concatenate(logits), np.concatenate(labels).astype(np.int64)
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    """(C, C) counts; rows are true classes, columns predictions."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def classification_report(labels, logits, train_counts):
+    """All metrics of one model, in percent, JSON-ready.
+
+    A group with no class is None (absent), not 0. Group accuracy is the mean of its
+    classes' accuracies (equal to the pooled accuracy on a balanced test set).
+    """
+    train_counts = np.asarray(train_counts)
+    num_classes = len(train_counts)
+    predictions = np.asarray(logits).argmax(-1)
+    matrix = confusion_matrix(labels, predictions, num_classes)
+    support = matrix.sum(1)
+    per_class = np.where(support > 0, np.diag(matrix) / np.maximum(support, 1), np.nan) * 100.0
+    report = {"top1": float((predictions == labels).mean() * 100.0),
+              "per_class": [None if np.isnan(a) else float(a) for a in per_class]}
+    for name, member in GROUPS:
+        classes = [c for c in range(num_classes) if member(train_counts[c]) and support[c] > 0]
+        report[name] = float(np.mean(per_class[classes])) if classes else None
+        report[f"{name}_classes"] = classes
+    report["confusion_matrix"] = matrix.tolist()
+    return report
+
+
+def _fmt(value):
+    return "absent" if value is None else f"{value:6.2f}"
+
+
+def comparison_table(reports, class_names, train_counts):
+    """Text table of several reports side by side: overall, groups, then per class."""
+    names = list(reports)
+    width = max(12, *(len(n) + 2 for n in names))
+    header = f"{'':24}" + "".join(f"{n:>{width}}" for n in names)
+    rows = [header, "-" * len(header)]
+    for key, label in (("top1", "Overall top-1 %"), ("many", "Many (>100) %"),
+                       ("medium", "Medium (20-100) %"), ("few", "Few (<20) %")):
+        rows.append(f"{label:24}" + "".join(f"{_fmt(reports[n][key]):>{width}}" for n in names))
+    rows.append("-" * len(header))
+    for c, cls in enumerate(class_names):
+        label = f"{str(cls)[:12]} (n={int(train_counts[c])})"
+        rows.append(f"{label:24}" + "".join(f"{_fmt(reports[n]['per_class'][c]):>{width}}" for n in names))
+    return "\n".join(rows)

@@ -1,0 +1,36 @@
+"""Files written so that a crash never leaves a truncated one behind."""
+
+import json
+import os
+import shutil
+
+
+def atomic_write_text(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path, data):
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def atomic_save_model(model, path):
+    """`model.save(path)` (a .keras file) through a temporary name."""
+    tmp = path[: -len(".keras")] + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def replace_dir(tmp_dir, final_dir):
+    if os.path.exists(final_dir):
+        shutil.rmtree(final_dir)
+    os.replace(tmp_dir, final_dir)

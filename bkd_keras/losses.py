@@ -1,0 +1,128 @@
+"""Losses of BKD and its baselines; per-example values (B,), reduced by the caller.
+
+Paper notation: z_t / z_s teacher / student logits, T temperature, w class weights.
+  CE:   -sum_c y_c log softmax(z_s)_c           (y may be soft, e.g. mixup targets)
+  CB:   -sum_c w_c y_c log softmax(z_s)_c       (Cui et al. 2019 class-balanced CE)
+  KD:   T^2 KL(p || softmax(z_s / T)),  p = softmax(z_t / T)          (Hinton et al.)
+  BKD:  T^2 KL(q || softmax(z_s / T)),  q = normalise(w * p)          (Zhang et al. 2023)
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def effective_number_weights(class_counts, beta=0.9999, normalize=True):
+    """Cui et al.'s effective-number weights w_i = (1 - beta) / (1 - beta ** n_i).
+
+    Args:
+      class_counts: (C,) training images per class, each >= 1.
+      beta: in [0, 1); beta -> 1 approaches inverse frequency, 0 gives equal weights.
+      normalize: scale so the weights sum to C (the reference's convention; BKD
+        renormalises q, so the scale only matters for CB).
+    Returns:
+      float32 numpy array (C,).
+    """
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f"class_counts must be a non-empty 1-D list, got shape {counts.shape}.")
+    if np.any(counts < 1):
+        raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1) (the paper uses 0.9999), got {beta}.")
+    # -expm1(n log beta) == 1 - beta**n without cancellation for beta near 1.
+    weights = (1.0 - beta) / -np.expm1(counts * np.log(beta)) if beta > 0 else np.ones_like(counts)
+    if normalize:
+        weights = weights / weights.sum() * len(counts)
+    return weights.astype(np.float32)
+
+
+def inverse_frequency_weights(class_counts, normalize=True):
+    """w_i proportional to 1 / n_i (the beta -> 1 limit), float32 (C,)."""
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if np.any(counts < 1):
+        raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
+    weights = 1.0 / counts
+    return (weights / weights.sum() * len(counts) if normalize else weights).astype(np.float32)
+
+
+def _as_targets(y_true, num_classes):
+    """Integer labels (B,) or soft targets (B, C) -> float32 (B, C)."""
+    if len(y_true.shape) == 1 or (len(y_true.shape) == 2 and y_true.shape[-1] == 1 and num_classes != 1):
+        return ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), num_classes)
+    return ops.cast(y_true, "float32")
+
+
+def soft_cross_entropy(y_true, logits, class_weights=None):
+    """-sum_c w_c y_c log softmax(logits)_c per example, (B,); w = 1 if None."""
+    logits = ops.cast(logits, "float32")
+    targets = _as_targets(y_true, logits.shape[-1])
+    if class_weights is not None:
+        targets = targets * ops.cast(class_weights, "float32")
+    return -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+
+
+def balanced_kd_loss(teacher_logits, student_logits, class_weights=None, temperature=2.0):
+    """T^2 KL(q || softmax(z_s / T)) per example, (B,), with q = normalise(w * softmax(z_t / T)).
+
+    Computed in log space (log q = log_softmax(z_t / T + log w)), so logits of any
+    magnitude give finite values. `class_weights=None` is plain KD.
+    """
+    t = ops.cast(teacher_logits, "float32") / temperature
+    s = ops.cast(student_logits, "float32") / temperature
+    if class_weights is not None:
+        t = t + ops.log(ops.cast(class_weights, "float32"))
+    log_q = ops.log_softmax(t, axis=-1)
+    log_p_s = ops.log_softmax(s, axis=-1)
+    return (temperature ** 2) * ops.sum(ops.exp(log_q) * (log_q - log_p_s), axis=-1)
+
+
+def _check_temperature(temperature):
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (the paper uses 2), got {temperature}.")
+
+
+@keras.saving.register_keras_serializable(package="bkd_keras")
+class ClassificationLoss(keras.losses.Loss):
+    """CE (class_weights None) or class-balanced CE on hard or soft (mixup) targets."""
+
+    def __init__(self, class_weights=None, name="classification_loss", reduction=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, **kwargs)
+        self.class_weights = None if class_weights is None else [float(w) for w in np.ravel(class_weights)]
+        self._weights = None if class_weights is None else np.asarray(self.class_weights, np.float32)
+
+    def call(self, y_true, y_pred):
+        return soft_cross_entropy(y_true, y_pred, self._weights)
+
+    def get_config(self):
+        return {**super().get_config(), "class_weights": self.class_weights}
+
+
+@keras.saving.register_keras_serializable(package="bkd_keras")
+class BalancedKDLoss(keras.losses.Loss):
+    """Distillation term: KD, or BKD when `class_weights` is given.
+
+    Called as loss(teacher_logits, student_logits) -> (B,). The weights are applied
+    with strength `reweight` in {0, 1} (a non-trainable variable): q uses w ** reweight,
+    so setting it from 0 to 1 switches KD to BKD without retracing (deferred BKD).
+    Build under the distribution strategy's scope.
+    """
+
+    def __init__(self, class_weights=None, temperature=2.0, reweight=1.0, name="distillation_loss",
+                 reduction=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, **kwargs)
+        _check_temperature(temperature)
+        self.temperature = float(temperature)
+        self.class_weights = None if class_weights is None else [float(w) for w in np.ravel(class_weights)]
+        self._log_weights = None if class_weights is None else np.log(np.asarray(self.class_weights, np.float32))
+        self.reweight = keras.Variable(float(reweight), trainable=False, dtype="float32", name="kd_reweight")
+
+    def call(self, y_true, y_pred):
+        weights = None
+        if self._log_weights is not None:
+            weights = ops.exp(self.reweight * self._log_weights)
+        return balanced_kd_loss(y_true, y_pred, weights, self.temperature)
+
+    def get_config(self):
+        return {**super().get_config(), "class_weights": self.class_weights,
+                "temperature": self.temperature, "reweight": float(ops.convert_to_numpy(self.reweight))}

@@ -1,0 +1,203 @@
+"""A whole run: data, CE teacher, student by `method`, evaluation, reports, exports."""
+
+import dataclasses
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from bkd_keras import callbacks as callbacks_lib
+from bkd_keras import evaluation
+from bkd_keras.config import ConfigError
+from bkd_keras.distiller import Distiller, check_compatible
+from bkd_keras.export import export_classifier
+from bkd_keras.io_utils import atomic_save_model, atomic_write_json, read_json
+from bkd_keras.methods import METHODS, build_losses, get_method
+from bkd_keras.optimizers import CoupledSGD
+from bkd_keras.precision import policy_scope, with_precision
+from bkd_keras.schedules import SCHEDULES
+from bkd_keras.strategies import make_strategy
+from data import eval_dataset, load_dataset, steps_per_epoch, train_dataset
+from models import build_backbone
+
+_IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir")
+
+
+def prepare_output_dir(config):
+    """Creates the run folder; refuses to overwrite a finished or a different run."""
+    out = config.output_dir
+    flags_path = os.path.join(out, "flags.json")
+    if os.path.exists(out) and config.overwrite:
+        shutil.rmtree(out)
+    if os.path.exists(os.path.join(out, "results.json")):
+        raise ConfigError(f"{out} holds a finished run; pass --overwrite to replace it, or another --output_dir.")
+    current = dataclasses.asdict(config)
+    if os.path.exists(flags_path):
+        previous = read_json(flags_path)
+        changed = sorted(k for k in current if k not in _IGNORED_ON_RESUME
+                         and _jsonable(previous.get(k)) != _jsonable(current[k]))
+        if changed:
+            raise ConfigError(f"{out} holds an unfinished run with other settings ({', '.join(changed)}); "
+                              "rerun with its settings to resume, or pass --overwrite / another --output_dir.")
+    os.makedirs(out, exist_ok=True)
+    atomic_write_json(flags_path, {k: _jsonable(v) for k, v in current.items()})
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def load_teacher(path, dataset):
+    """Loads a trained teacher (.keras) and checks it fits `dataset`."""
+    if not os.path.isfile(path) or not path.endswith(".keras"):
+        raise ConfigError(f"--teacher={path} is not a .keras file; pass the model.keras of a finished "
+                          "teacher (RUN/teacher/model.keras or RUN/export/model.keras).")
+    import models  # noqa: F401  (registers the backbones' custom layers)
+    teacher = keras.saving.load_model(path, compile=False)
+    if teacher.output_shape[-1] != dataset.num_classes:
+        raise ConfigError(f"The teacher {path} predicts {teacher.output_shape[-1]} classes but {dataset.name} has "
+                          f"{dataset.num_classes}; train a teacher on this dataset (omit --teacher).")
+    if tuple(teacher.input_shape[1:]) != tuple(dataset.image_shape):
+        raise ConfigError(f"The teacher {path} takes images of shape {tuple(teacher.input_shape[1:])} but "
+                          f"{dataset.name} has {tuple(dataset.image_shape)}; use a teacher trained on this data.")
+    return teacher
+
+
+def _callbacks(stage_dir, method, config, num_images, start_epoch):
+    cbs = [callbacks_lib.Throughput(num_images), callbacks_lib.LearningRateLogger()]
+    if method.deferred:
+        cbs.append(callbacks_lib.DeferredReweighting(start_epoch))
+    os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
+    cbs += [
+        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
+                                    update_freq="epoch", profile_batch=0),
+        keras.callbacks.ModelCheckpoint(os.path.join(stage_dir, "checkpoints", "last.weights.h5"),
+                                        save_weights_only=True),
+    ]
+    return cbs
+
+
+def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None):
+    """Student + losses + optimizer inside `strategy.scope()`, compiled and built."""
+    epochs = epochs or config.epochs
+    steps = steps_per_epoch(dataset, config.batch_size)
+    with strategy.scope():
+        with policy_scope(config.precision):
+            student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape)
+        classification, distillation = build_losses(method, dataset.class_counts, config.beta,
+                                                    config.temperature, config.bkd_start_epoch)
+        if teacher is not None:
+            check_compatible(teacher, student)
+            teacher = with_precision(teacher, config.teacher_precision)  # a copy made in this scope
+        distiller = Distiller(student, teacher, classification, distillation, config.distillation_weight,
+                              config.mixup_alpha if method.mixup else 0.0, seed=config.seed,
+                              name="distiller")
+        schedule = SCHEDULES[config.lr_schedule](config.learning_rate, steps, epochs,
+                                                 warmup_epochs=config.warmup_epochs)
+        optimizer = CoupledSGD(schedule, momentum=config.momentum, l2=config.weight_decay)
+        if config.precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        distiller.compile(optimizer=optimizer)
+        distiller(np.zeros((1,) + tuple(dataset.image_shape), np.float32))
+    return distiller
+
+
+def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print):
+    """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info)."""
+    stage_dir = os.path.join(config.output_dir, name)
+    model_path = os.path.join(stage_dir, "model.keras")
+    info_path = os.path.join(stage_dir, "stage.json")
+    if os.path.exists(info_path) and os.path.exists(model_path):
+        log(f"[{name}] finished earlier; reusing {model_path}")
+        return keras.saving.load_model(model_path, compile=False), read_json(info_path)
+    os.makedirs(stage_dir, exist_ok=True)
+    epochs = epochs or config.epochs
+    keras.utils.set_random_seed(config.seed)
+    distiller = build_distiller(method, dataset, config, strategy, teacher, epochs)
+    log(f"[{name}] method={config.method if name != 'teacher' else 'ce'} ({method.description}), "
+        f"{epochs} epochs, {distiller.student.count_params():,} parameters")
+    cbs = _callbacks(stage_dir, method, config, len(dataset.train), config.bkd_start_epoch)
+    start = time.time()
+    history = distiller.fit(
+        train_dataset(dataset, config.batch_size, seed=config.seed), epochs=epochs, callbacks=cbs,
+        validation_data=eval_dataset(dataset, 512) if config.eval_every > 0 else None,
+        validation_freq=max(config.eval_every, 1), verbose=config.verbose, shuffle=False)
+    if distiller.stop_training and len(history.epoch) < epochs and not history.history.get("loss") is None:
+        last = history.history["loss"][-1]
+        if not np.isfinite(last):
+            raise FloatingPointError(f"[{name}] training stopped: the loss became {last} in epoch "
+                                     f"{history.epoch[-1] + 1}; lower --learning_rate or check the data.")
+    rates = cbs[0].history
+    info = {"epochs": epochs, "seconds": time.time() - start,
+            "images_per_sec": float(np.median(rates)) if rates else None,
+            "images_per_sec_per_epoch": rates}
+    atomic_save_model(distiller.student, model_path)
+    atomic_write_json(info_path, info)
+    return distiller.student, info
+
+
+def evaluate(model, dataset, verbose="auto"):
+    logits = model.predict(eval_dataset(dataset, 512), verbose=verbose)
+    return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
+
+
+def run(config, log=print):
+    """Runs the configured stages; returns the results dict also written to results.json."""
+    config.validate()
+    prepare_output_dir(config)
+    strategy = make_strategy(config.strategy)
+    method = get_method(config.method)
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, imbalance_type=config.imbalance_type,
+                           imbalance_ratio=config.imbalance_ratio, subset_seed=config.subset_seed,
+                           max_per_class=config.max_per_class, image_size=config.image_size,
+                           train_list=config.train_list, test_list=config.test_list,
+                           tfds_download=config.tfds_download)
+    log(dataset.summary())
+    log(f"train counts per class: {dataset.class_counts.tolist()}")
+    if config.batch_size > len(dataset.train):
+        raise ConfigError(f"--batch_size={config.batch_size} is larger than the {len(dataset.train)} "
+                          "training images; lower it.")
+
+    teacher, stages, reports = None, {}, {}
+    teacher_path = os.path.join(config.output_dir, "teacher", "model.keras")
+    wants_teacher = config.stage == "teacher" or method.needs_teacher
+    if config.teacher:
+        teacher = load_teacher(config.teacher, dataset)
+    elif wants_teacher:
+        if config.stage == "student" and not os.path.exists(teacher_path):
+            raise ConfigError(f"--stage=student with --method={config.method} needs a teacher: pass "
+                              "--teacher=PATH.keras, or run --stage=teacher (or all) first.")
+        teacher, stages["teacher"] = train_stage("teacher", METHODS["ce"], dataset, config, strategy,
+                                                 epochs=config.teacher_epochs_resolved, log=log)
+    if teacher is not None:
+        reports["teacher"] = evaluate(teacher, dataset, config.verbose)
+
+    final = teacher
+    if config.stage != "teacher":
+        final, stages["student"] = train_stage(
+            "student", method, dataset, config, strategy,
+            teacher=teacher if method.needs_teacher else None, log=log)
+        reports[f"student ({config.method})"] = evaluate(final, dataset, config.verbose)
+
+    export_dir = os.path.join(config.output_dir, "export")
+    export_classifier(final, export_dir, dataset.mean, dataset.std)
+    table = evaluation.comparison_table(reports, dataset.class_names, dataset.class_counts)
+    results = {
+        "config": {k: _jsonable(v) for k, v in dataclasses.asdict(config).items()},
+        "dataset": {"name": dataset.name, "class_names": list(dataset.class_names),
+                    "train_counts": dataset.class_counts.tolist(), "train_size": len(dataset.train),
+                    "test_size": len(dataset.test), "image_shape": list(dataset.image_shape)},
+        "stages": stages,
+        "reports": reports,
+        "exports": {"saved_model": os.path.join(export_dir, "saved_model"),
+                    "keras": os.path.join(export_dir, "model.keras")},
+    }
+    atomic_write_json(os.path.join(config.output_dir, "results.json"), results)
+    log("\n" + table)
+    log(f"\nResults: {os.path.join(config.output_dir, 'results.json')}; exported model: {export_dir}")
+    return results

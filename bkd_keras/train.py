@@ -1,0 +1,41 @@
+"""Train a CE teacher, then a BKD (or other method's) student: `python -m bkd_keras.train`.
+
+With no flags: the offline quickstart (long-tailed 8x8 digits, small CNN). The paper's
+CIFAR-10-LT setting: `--dataset=cifar10 --imbalance_type=exp --imbalance_ratio=100
+--backbone=resnet32` (TFDS) or `--dataset=folder --data_dir=PATH --preset=cifar10_lt`.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags as absl_flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from flags import definitions  # noqa: E402  (defines the flags)
+
+FLAGS = absl_flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])} (flags are --name=value).")
+    logging.set_verbosity(logging.WARNING)  # TF's INFO lines drown the progress bars
+    from bkd_keras.config import ConfigError
+    from data.spec import DataError
+    try:
+        config = definitions.resolve(FLAGS)
+        if FLAGS.cpu_replicas > 1:
+            from bkd_keras.strategies import split_cpu
+            split_cpu(FLAGS.cpu_replicas)
+        from bkd_keras.runner import run
+        run(config)
+    except (ConfigError, DataError, FloatingPointError) as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,122 @@
+"""Dataset registry: name -> loader, and `load_dataset` that makes it long-tailed."""
+
+import dataclasses
+import functools
+from typing import Callable, Optional
+
+import numpy as np
+
+from data import images as image_io
+from data import sources
+from data.long_tail import long_tail_counts, long_tail_indices
+from data.spec import Augmentation, DataError, LongTailDataset, channel_stats, validate_labels
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """loader(**options) -> dict(train, test, class_names[, mean, std, augmentation]).
+
+    `max_per_class`: the reference n_max (None: the smallest class of the pool).
+    """
+    loader: Callable
+    max_per_class: Optional[int] = None
+    description: str = ""
+
+
+def _folder(data_dir=None, **_):
+    return sources.scan_folder_tree(data_dir)
+
+
+def _list(data_dir=None, train_list="train.txt", test_list="test.txt", **_):
+    return sources.scan_image_lists(data_dir, train_list, test_list)
+
+
+def _tfds(name, data_dir=None, tfds_download=True, **_):
+    return sources.load_tfds_cifar(name, data_dir=data_dir, download=tfds_download)
+
+
+DATASETS = {
+    "digits": DatasetInfo(lambda **_: sources.load_digits(), 130,
+                          "scikit-learn 8x8 digits, offline (the quickstart default)"),
+    "cifar10": DatasetInfo(functools.partial(_tfds, "cifar10"), 5000, "CIFAR-10 via TFDS"),
+    "cifar100": DatasetInfo(functools.partial(_tfds, "cifar100"), 500, "CIFAR-100 via TFDS"),
+    "folder": DatasetInfo(_folder, None, "class-per-folder tree: DATA_DIR/{train,test}/<class>/*"),
+    "list": DatasetInfo(_list, None, "ImageNet-LT style 'path label' lists under DATA_DIR"),
+}
+
+IMBALANCE_CHOICES = ("exp", "step", "none")
+
+
+def _materialise(split, channels, image_size, description):
+    if split.images is not None:
+        return split
+    images = image_io.decode_files(split.files, channels, image_size, keep=True, description=description)
+    return type(split)(labels=split.labels, images=images)
+
+
+def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.0, subset_seed=0,
+                 max_per_class=None, image_size=None, train_list="train.txt", test_list="test.txt",
+                 tfds_download=True):
+    """Loads dataset `name` and keeps the LDAM-DRW long-tailed subset of its train split.
+
+    Args:
+      imbalance_type: "exp", "step", or "none" (keep the train split as it is,
+        e.g. data that is already long-tailed, like ImageNet-LT lists).
+      imbalance_ratio: rho = n_max / n_min >= 1.
+      subset_seed: seed of the per-class shuffle (the reference uses 0).
+      max_per_class: n_max; default the dataset's reference value.
+      image_size: (H, W) to resize decoded files to; None keeps their size.
+    Returns:
+      LongTailDataset with decoded uint8 images (files are decoded once, in memory).
+    """
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset {name!r}. Valid datasets: {', '.join(sorted(DATASETS))}.")
+    if imbalance_type not in IMBALANCE_CHOICES:
+        raise DataError(f"Unknown imbalance type {imbalance_type!r}; valid: {', '.join(IMBALANCE_CHOICES)}.")
+    if imbalance_type != "none" and not (imbalance_ratio is not None and imbalance_ratio >= 1):
+        raise DataError(f"--imbalance_ratio must be >= 1 (n_max / n_min; 1 = balanced), got {imbalance_ratio}.")
+    info = DATASETS[name]
+    raw = info.loader(data_dir=data_dir, train_list=train_list, test_list=test_list,
+                      tfds_download=tfds_download)
+    train, test, class_names = raw["train"], raw["test"], raw["class_names"]
+    num_classes = len(class_names)
+    validate_labels("train", train.labels, num_classes)
+    validate_labels("test", test.labels, num_classes)
+
+    if imbalance_type != "none":
+        pool = np.bincount(train.labels, minlength=num_classes)
+        n_max = int(max_per_class or info.max_per_class or pool.min())
+        if n_max > pool.min() and max_per_class is None and info.max_per_class is None:
+            n_max = int(pool.min())
+        counts = long_tail_counts(n_max, num_classes, imbalance_ratio, imbalance_type)
+        if min(counts) < 1:
+            raise DataError(f"Imbalance ratio {imbalance_ratio} with {n_max} images for the head class leaves "
+                            f"classes with 0 images (counts {counts}); lower the ratio.")
+        try:
+            train = train.subset(long_tail_indices(train.labels, counts, seed=subset_seed))
+        except ValueError as err:
+            raise DataError(str(err)) from None
+
+    budget = image_io.memory_budget_bytes()
+    if train.files is not None:
+        channels = image_io.probe_channels(train.files[0])
+        size = tuple(image_size) if image_size else None
+        train = _materialise(train, channels, size, "train images")
+        if train.images.nbytes * (1 + len(test) / len(train)) > budget:
+            raise DataError(f"Decoded images need more than {budget >> 30} GiB of memory; "
+                            "pass a smaller --image_size.")
+        test = _materialise(test, channels, size or train.images.shape[1:3], "test images")
+        if test.images.shape[1:] != train.images.shape[1:]:
+            raise DataError(f"Test images are {test.images.shape[1:]} but train images "
+                            f"{train.images.shape[1:]}; pass --image_size=H,W.")
+    elif image_size and tuple(image_size) != train.images.shape[1:3]:
+        raise DataError(f"--image_size is only used for image files; {name} images are "
+                        f"{train.images.shape[1:3]}.")
+
+    if "mean" in raw:
+        mean, std = list(raw["mean"]), list(raw["std"])
+    else:
+        mean, std = channel_stats(train.images)
+    return LongTailDataset(name=name, train=train, test=test, class_names=list(class_names),
+                           image_shape=tuple(train.images.shape[1:]), mean=mean, std=std,
+                           augmentation=raw.get("augmentation", Augmentation()))

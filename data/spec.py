@@ -1,0 +1,88 @@
+"""What every data source returns: images (or files) and labels for train and test."""
+
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A problem with the user's data or data flags; the message says how to fix it."""
+
+
+@dataclasses.dataclass
+class Split:
+    """One split: decoded uint8 images (N, H, W, C) in memory, or image files.
+
+    Exactly one of `images` / `files` is set. `labels` is int64 (N,).
+    """
+    labels: np.ndarray
+    images: Optional[np.ndarray] = None
+    files: Optional[Sequence[str]] = None
+
+    def __len__(self):
+        return len(self.labels)
+
+    def subset(self, indices):
+        indices = np.asarray(indices)
+        return Split(labels=self.labels[indices],
+                     images=None if self.images is None else self.images[indices],
+                     files=None if self.files is None else [self.files[i] for i in indices])
+
+
+@dataclasses.dataclass
+class Augmentation:
+    """Training augmentation on uint8 images: zero-pad `pad` + random crop, optional flip."""
+    pad: int = 4
+    flip: bool = True
+
+
+@dataclasses.dataclass
+class LongTailDataset:
+    """A long-tailed train split, a balanced test split, and what the loss needs.
+
+    `class_counts` (C,) are the training counts after the long-tailed selection;
+    `mean`/`std` (channels,) are in [0, 1] pixel units.
+    """
+    name: str
+    train: Split
+    test: Split
+    class_names: Sequence[str]
+    image_shape: tuple
+    mean: Sequence[float]
+    std: Sequence[float]
+    augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def class_counts(self):
+        return np.bincount(self.train.labels, minlength=self.num_classes).astype(np.int64)
+
+    def summary(self):
+        counts = self.class_counts
+        return (f"{self.name}: {len(self.train)} train images in {self.num_classes} classes "
+                f"(max {counts.max()}, min {counts.min()}, ratio {counts.max() / max(counts.min(), 1):.1f}), "
+                f"{len(self.test)} test images, image shape {self.image_shape}")
+
+
+def channel_stats(images):
+    """Per-channel mean and std in [0, 1] units of uint8 images (N, H, W, C)."""
+    x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return x.mean(0).tolist(), np.maximum(x.std(0), 1e-3).tolist()
+
+
+def validate_labels(split_name, labels, num_classes):
+    """Raises DataError for labels outside [0, C) or classes with no example."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise DataError(f"The {split_name} split is empty.")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise DataError(f"The {split_name} split has labels outside [0, {num_classes}).")
+    counts = np.bincount(labels, minlength=num_classes)
+    empty = np.flatnonzero(counts == 0)
+    if split_name == "train" and len(empty):
+        raise DataError(f"Class(es) {empty.tolist()} have no {split_name} image; every class needs "
+                        "at least one (lower the imbalance ratio, or remove the class).")

@@ -1,0 +1,1 @@
+"""absl flag definitions and recipe presets of the training script."""

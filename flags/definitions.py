@@ -1,0 +1,106 @@
+"""The absl flags of `python -m bkd_keras.train`, and their mapping to a TrainConfig."""
+
+import dataclasses
+
+from absl import flags
+
+from bkd_keras.config import ConfigError, TrainConfig
+from flags.presets import DEFAULT_PRESET, PRESETS
+
+_D = TrainConfig()
+
+# Data
+flags.DEFINE_string("dataset", _D.dataset, "digits (offline default) | cifar10 | cifar100 (TFDS) | "
+                    "folder (DATA_DIR/{train,test}/<class>/*) | list ('path label' files under DATA_DIR).")
+flags.DEFINE_string("data_dir", None, "Folder tree / list-file root; TFDS data_dir for cifar10/100.")
+flags.DEFINE_string("train_list", _D.train_list, "--dataset=list: train list file (relative to --data_dir).")
+flags.DEFINE_string("test_list", _D.test_list, "--dataset=list: test list file (relative to --data_dir).")
+flags.DEFINE_list("image_size", None, "H,W to resize image files to (folder/list); default: keep.")
+flags.DEFINE_enum("imbalance_type", _D.imbalance_type, ["exp", "step", "none"],
+                  "Long-tailed profile of the train split (LDAM-DRW); none keeps it as it is.")
+flags.DEFINE_float("imbalance_ratio", _D.imbalance_ratio, "rho = n_max / n_min (>= 1).")
+flags.DEFINE_integer("max_per_class", None, "n_max of the head class (default: 5000 CIFAR-10, 500 "
+                     "CIFAR-100, else the smallest class of the pool).")
+flags.DEFINE_integer("subset_seed", _D.subset_seed, "Seed of the long-tailed selection (reference: 0).")
+flags.DEFINE_bool("tfds_download", _D.tfds_download, "Let TFDS download missing data (fails fast offline).")
+# Model and method
+flags.DEFINE_string("backbone", _D.backbone, "Backbone name (resnet32, resnet20, resnet56, small_cnn).")
+flags.DEFINE_string("method", _D.method, "Student method: bkd, ce, kd, cb, mixup, kd_mixup, weighted_kd.")
+flags.DEFINE_enum("stage", _D.stage, ["all", "teacher", "student"],
+                  "all: teacher (if the method needs one) then student; teacher / student: only that.")
+flags.DEFINE_string("teacher", None, "A trained teacher .keras file; skips teacher training.")
+flags.DEFINE_string("preset", None, f"Recipe preset: {', '.join(PRESETS)}. Default: the dataset's "
+                    f"({DEFAULT_PRESET}). Explicit flags override preset values.")
+# Optimisation
+flags.DEFINE_integer("epochs", _D.epochs, "Epochs of the student (and of the teacher unless --teacher_epochs).")
+flags.DEFINE_integer("teacher_epochs", None, "Epochs of the teacher (default: --epochs).")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas).")
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Peak learning rate of SGD.")
+flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
+flags.DEFINE_float("weight_decay", _D.weight_decay, "Coupled L2 weight decay on every weight.")
+flags.DEFINE_enum("lr_schedule", _D.lr_schedule, ["step", "cosine"],
+                  "step: warm-up, x0.01 at 80% and x0.0001 at 90% of the epochs; cosine: to 0.")
+flags.DEFINE_integer("warmup_epochs", _D.warmup_epochs, "Linear warm-up epochs.")
+# BKD
+flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (> 0).")
+flags.DEFINE_float("beta", _D.beta, "Effective-number beta in [0, 1).")
+flags.DEFINE_float("distillation_weight", _D.distillation_weight, "lambda, the weight of the KD term.")
+flags.DEFINE_float("mixup_alpha", _D.mixup_alpha, "Mixup Beta(alpha, alpha) for methods with mixup; 0 disables.")
+flags.DEFINE_integer("bkd_start_epoch", None, "Deferred BKD: plain KD before this (0-based) epoch. "
+                     "Default: the preset's fraction of --epochs (CIFAR-10: 0.8), else 0.")
+# Runtime
+flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, shuffling, augmentation and mixup.")
+flags.DEFINE_string("output_dir", None, "Run folder (default: runs/<dataset>-<type><ratio>-<backbone>-"
+                    "<method>-seed<seed>). Rerunning the same command resumes an unfinished run.")
+flags.DEFINE_enum("strategy", _D.strategy, ["default", "mirrored"],
+                  "default: one device; mirrored: tf.distribute.MirroredStrategy over local GPUs.")
+flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into this many logical devices (to try "
+                     "--strategy=mirrored without GPUs).")
+flags.DEFINE_enum("precision", _D.precision, ["float32", "bfloat16", "float16"],
+                  "Student compute precision (mixed: float32 variables and head).")
+flags.DEFINE_enum("teacher_precision", _D.teacher_precision, ["float32", "bfloat16", "float16"],
+                  "Precision of the frozen teacher's forward pass in the student stage.")
+flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate on the test set every N epochs (0: only at the end).")
+flags.DEFINE_string("verbose", _D.verbose, "Keras fit verbosity: auto, 0, 1 (progress bar), 2 (one line/epoch).")
+flags.DEFINE_bool("overwrite", _D.overwrite, "Replace a finished run in --output_dir.")
+
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def resolve(flag_values):
+    """Flag values -> TrainConfig: explicit flags > preset > defaults."""
+    fv = flag_values
+    dataset = fv["dataset"].value if fv["dataset"].present else None
+    preset_name = fv.preset or DEFAULT_PRESET.get(dataset or _D.dataset, "none")
+    if preset_name not in PRESETS:
+        raise ConfigError(f"Unknown --preset={preset_name!r}. Valid presets: {', '.join(PRESETS)}.")
+    preset = dict(PRESETS[preset_name])
+    values = {}
+    for name in _CONFIG_FIELDS:
+        if name in fv and fv[name].present:
+            values[name] = fv[name].value
+        elif name in preset:
+            values[name] = preset[name]
+        elif name in fv and fv[name].value is not None:
+            values[name] = fv[name].value
+    if values.get("image_size") is not None:
+        try:
+            values["image_size"] = tuple(int(v) for v in values["image_size"])
+            assert len(values["image_size"]) == 2 and min(values["image_size"]) > 0
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--image_size must be H,W (two positive integers), got {fv.image_size}.") from None
+    values["verbose"] = values.get("verbose", "auto")
+    if values["verbose"] != "auto":
+        values["verbose"] = int(values["verbose"])
+    config = TrainConfig(**values)
+    if not fv["bkd_start_epoch"].present:
+        config.bkd_start_epoch = int(round(preset.get("bkd_start_fraction", 0.0) * config.epochs))
+    if config.output_dir is None:
+        config.output_dir = default_output_dir(config)
+    return config.validate()
+
+
+def default_output_dir(config):
+    profile = "" if config.imbalance_type == "none" else f"-{config.imbalance_type}{config.imbalance_ratio:g}"
+    return (f"runs/{config.dataset}{profile}-{config.backbone}-{config.method}"
+            f"{'' if config.stage == 'all' else '-' + config.stage}-seed{config.seed}")

@@ -1,0 +1,23 @@
+"""Backbone registry: name -> builder(num_classes, input_shape) returning a logits model."""
+
+import functools
+
+from models.resnet_cifar import OptionAShortcut, resnet_cifar
+from models.small_cnn import small_cnn
+
+BACKBONES = {
+    "resnet20": functools.partial(resnet_cifar, depth=20),
+    "resnet32": functools.partial(resnet_cifar, depth=32),
+    "resnet56": functools.partial(resnet_cifar, depth=56),
+    "small_cnn": small_cnn,
+}
+
+
+def build_backbone(name, num_classes, input_shape):
+    """Builds backbone `name` with a `num_classes`-way dense head for `input_shape` (H, W, C)."""
+    if name not in BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}. Valid backbones: {', '.join(sorted(BACKBONES))}.")
+    return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), name=name)
+
+
+__all__ = ["BACKBONES", "build_backbone", "OptionAShortcut", "resnet_cifar", "small_cnn"]
