@@ -21,6 +21,8 @@ class TrainConfig:
     max_per_class: Optional[int] = None
     subset_seed: int = 0
     tfds_download: bool = True
+    mean: Optional[Tuple[float, ...]] = None   # per channel, [0, 1] units; None: from the train split
+    std: Optional[Tuple[float, ...]] = None
     # Model and method
     backbone: str = "small_cnn"
     method: str = "bkd"

@@ -71,7 +71,8 @@ def _callbacks(stage_dir, method, config, num_images, start_epoch):
         cbs.append(callbacks_lib.DeferredReweighting(start_epoch))
     os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
     cbs += [
-        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=True),
+        # Deleted only once the stage's model.keras and stage.json are written.
+        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
@@ -127,17 +128,17 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         train_dataset(dataset, config.batch_size, seed=config.seed), epochs=epochs, callbacks=cbs,
         validation_data=eval_dataset(dataset, 512) if config.eval_every > 0 else None,
         validation_freq=max(config.eval_every, 1), verbose=config.verbose, shuffle=False)
-    if distiller.stop_training and len(history.epoch) < epochs and not history.history.get("loss") is None:
-        last = history.history["loss"][-1]
-        if not np.isfinite(last):
-            raise FloatingPointError(f"[{name}] training stopped: the loss became {last} in epoch "
-                                     f"{history.epoch[-1] + 1}; lower --learning_rate or check the data.")
+    losses = history.history.get("loss") or [0.0]
+    if not np.isfinite(losses[-1]):
+        raise FloatingPointError(f"[{name}] training stopped: the loss became {losses[-1]} in epoch "
+                                 f"{history.epoch[-1] + 1}; lower --learning_rate or check the data.")
     rates = cbs[0].history
     info = {"epochs": epochs, "seconds": time.time() - start,
             "images_per_sec": float(np.median(rates)) if rates else None,
             "images_per_sec_per_epoch": rates}
     atomic_save_model(distiller.student, model_path)
     atomic_write_json(info_path, info)
+    shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
     return distiller.student, info
 
 
@@ -156,7 +157,7 @@ def run(config, log=print):
                            imbalance_ratio=config.imbalance_ratio, subset_seed=config.subset_seed,
                            max_per_class=config.max_per_class, image_size=config.image_size,
                            train_list=config.train_list, test_list=config.test_list,
-                           tfds_download=config.tfds_download)
+                           tfds_download=config.tfds_download, mean=config.mean, std=config.std)
     log(dataset.summary())
     log(f"train counts per class: {dataset.class_counts.tolist()}")
     if config.batch_size > len(dataset.train):

@@ -56,7 +56,7 @@ def _materialise(split, channels, image_size, description):
 
 def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.0, subset_seed=0,
                  max_per_class=None, image_size=None, train_list="train.txt", test_list="test.txt",
-                 tfds_download=True):
+                 tfds_download=True, mean=None, std=None):
     """Loads dataset `name` and keeps the LDAM-DRW long-tailed subset of its train split.
 
     Args:
@@ -66,6 +66,8 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
       subset_seed: seed of the per-class shuffle (the reference uses 0).
       max_per_class: n_max; default the dataset's reference value.
       image_size: (H, W) to resize decoded files to; None keeps their size.
+      mean, std: per-channel normalisation in [0, 1] units; None: the source's
+        reference values (CIFAR) or statistics of the long-tailed train split.
     Returns:
       LongTailDataset with decoded uint8 images (files are decoded once, in memory).
     """
@@ -113,7 +115,14 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
         raise DataError(f"--image_size is only used for image files; {name} images are "
                         f"{train.images.shape[1:3]}.")
 
-    if "mean" in raw:
+    channels = train.images.shape[-1]
+    if (mean is None) != (std is None):
+        raise DataError("Give both --mean and --std, or neither.")
+    if mean is not None:
+        if len(mean) != channels or len(std) != channels or min(std) <= 0:
+            raise DataError(f"--mean / --std need {channels} values (std > 0), got {list(mean)} / {list(std)}.")
+        mean, std = [float(m) for m in mean], [float(s) for s in std]
+    elif "mean" in raw:
         mean, std = list(raw["mean"]), list(raw["std"])
     else:
         mean, std = channel_stats(train.images)

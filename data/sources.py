@@ -48,8 +48,12 @@ def load_tfds_cifar(name, data_dir=None, download=True):
     import tensorflow_datasets as tfds
 
     def load(split, download_now):
-        return tfds.load(name, split=split, as_supervised=True, batch_size=-1, shuffle_files=False,
-                         data_dir=data_dir, download=download_now, with_info=True)
+        ds, info = tfds.load(name, split=split, as_supervised=True, shuffle_files=False,
+                             data_dir=data_dir, download=download_now, with_info=True)
+        # Chunks rather than batch_size=-1: that aborts the process on tfds.testing.mock_data.
+        chunks = list(tfds.as_numpy(ds.batch(10000)))
+        images = np.concatenate([c[0] for c in chunks]).astype(np.uint8)
+        return (images, np.concatenate([c[1] for c in chunks])), info
 
     try:
         (train_x, train_y), info = load("train", False)
@@ -63,9 +67,8 @@ def load_tfds_cifar(name, data_dir=None, download=True):
                             f"download server (offline?). {fix}") from None
         (train_x, train_y), info = load("train", True)
     (test_x, test_y), _ = load("test", False)
-    as_np = lambda t: np.asarray(tfds.as_numpy(t))
-    return dict(train=Split(as_np(train_y).astype(np.int64), images=as_np(train_x)),
-                test=Split(as_np(test_y).astype(np.int64), images=as_np(test_x)),
+    return dict(train=Split(train_y.astype(np.int64), images=train_x),
+                test=Split(test_y.astype(np.int64), images=test_x),
                 class_names=list(info.features["label"].names),
                 mean=CIFAR_MEAN, std=CIFAR_STD)
 

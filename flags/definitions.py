@@ -22,6 +22,9 @@ flags.DEFINE_float("imbalance_ratio", _D.imbalance_ratio, "rho = n_max / n_min (
 flags.DEFINE_integer("max_per_class", None, "n_max of the head class (default: 5000 CIFAR-10, 500 "
                      "CIFAR-100, else the smallest class of the pool).")
 flags.DEFINE_integer("subset_seed", _D.subset_seed, "Seed of the long-tailed selection (reference: 0).")
+flags.DEFINE_list("mean", None, "Per-channel normalisation mean in [0, 1] (default: preset, else the "
+                  "train split's statistics).")
+flags.DEFINE_list("std", None, "Per-channel normalisation std in [0, 1] (see --mean).")
 flags.DEFINE_bool("tfds_download", _D.tfds_download, "Let TFDS download missing data (fails fast offline).")
 # Model and method
 flags.DEFINE_string("backbone", _D.backbone, "Backbone name (resnet32, resnet20, resnet56, small_cnn).")
@@ -89,6 +92,12 @@ def resolve(flag_values):
             assert len(values["image_size"]) == 2 and min(values["image_size"]) > 0
         except (ValueError, AssertionError):
             raise ConfigError(f"--image_size must be H,W (two positive integers), got {fv.image_size}.") from None
+    for name in ("mean", "std"):
+        if values.get(name) is not None:
+            try:
+                values[name] = tuple(float(v) for v in values[name])
+            except ValueError:
+                raise ConfigError(f"--{name} must be comma-separated numbers, got {values[name]}.") from None
     values["verbose"] = values.get("verbose", "auto")
     if values["verbose"] != "auto":
         values["verbose"] = int(values["verbose"])

@@ -1,0 +1,115 @@
+"""Training throughput of ResNet-32 on CIFAR-10-LT: plain fit vs teacher stage vs student stage.
+
+    python -m benchmarks.speed --data_dir=/tmp/data/cifar10-jpeg --epochs=2
+
+Every configuration trains `--epochs` epochs on the same tf.data pipeline (batch 128,
+augmentation on); the first epoch (tracing) is dropped and the rest averaged.
+Absolute speeds swing 30-50% on shared machines, so plain fp32 `fit` runs first and
+last in the same process, and every figure is also given as a ratio to it.
+Writes benchmarks/speed_results.json (and prints a Markdown table).
+"""
+
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
+flags.DEFINE_integer("epochs", 2, "Epochs per configuration (the first is warm-up).")
+flags.DEFINE_integer("batch_size", 128, "Batch size.")
+flags.DEFINE_string("output", "benchmarks/speed_results.json", "Where to write the results.")
+flags.DEFINE_list("configs", None, "Subset of configurations to run (default: all).")
+FLAGS = flags.FLAGS
+
+
+def main(_):
+    import keras
+    import numpy as np
+
+    from bkd_keras import callbacks as callbacks_lib
+    from bkd_keras.config import TrainConfig
+    from bkd_keras.methods import METHODS
+    from bkd_keras.optimizers import CoupledSGD
+    from bkd_keras.precision import policy_scope
+    from bkd_keras.runner import build_distiller
+    from bkd_keras.schedules import scaled_step_schedule
+    from bkd_keras.strategies import make_strategy
+    from data import load_dataset, steps_per_epoch, train_dataset
+    from models import build_backbone
+    from flags.presets import PRESETS
+
+    if not os.path.isdir(FLAGS.data_dir):
+        raise SystemExit(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
+    preset = PRESETS["cifar10_lt"]
+    dataset = load_dataset("folder", data_dir=FLAGS.data_dir, imbalance_ratio=100, max_per_class=5000,
+                           mean=preset["mean"], std=preset["std"])
+    strategy = make_strategy("default")
+    n = len(dataset.train)
+
+    def timed_fit(model):
+        tp = callbacks_lib.Throughput(n)
+        model.fit(train_dataset(dataset, FLAGS.batch_size, seed=0), epochs=FLAGS.epochs, callbacks=[tp],
+                  verbose=2, shuffle=False)
+        return float(np.mean(tp.history[1:] or tp.history))
+
+    def plain_fit(precision="float32"):
+        keras.utils.set_random_seed(0)
+        with policy_scope(precision):
+            model = build_backbone("resnet32", 10, dataset.image_shape)
+        schedule = scaled_step_schedule(0.1, steps_per_epoch(dataset, FLAGS.batch_size), 200)
+        model.compile(optimizer=CoupledSGD(schedule, momentum=0.9, l2=2e-4),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return timed_fit(model)
+
+    teacher = build_backbone("resnet32", 10, dataset.image_shape)  # speed only: weights do not matter
+
+    def distiller_fit(method, precision="float32", teacher_precision="float32"):
+        keras.utils.set_random_seed(0)
+        config = TrainConfig(dataset="folder", backbone="resnet32", method=method, batch_size=FLAGS.batch_size,
+                             epochs=200, precision=precision, teacher_precision=teacher_precision,
+                             mixup_alpha=1.0, bkd_start_epoch=0)
+        model = build_distiller(METHODS[method], dataset, config, strategy,
+                                teacher if METHODS[method].needs_teacher else None)
+        return timed_fit(model)
+
+    configs = {
+        "fit_fp32": ("plain keras fit, fp32 (reference)", lambda: plain_fit()),
+        "teacher_fp32": ("teacher stage (Distiller, CE), fp32", lambda: distiller_fit("ce")),
+        "student_bkd_fp32": ("student stage (BKD + mixup), fp32 student and teacher",
+                             lambda: distiller_fit("bkd")),
+        "student_bkd_bf16_teacher": ("student stage, fp32 student, bf16 teacher forward",
+                                     lambda: distiller_fit("bkd", "float32", "bfloat16")),
+        "student_bkd_bf16": ("student stage, mixed bf16 student and bf16 teacher",
+                             lambda: distiller_fit("bkd", "bfloat16", "bfloat16")),
+        "teacher_bf16": ("teacher stage, mixed bf16", lambda: distiller_fit("ce", "bfloat16")),
+        "fit_fp32_again": ("plain keras fit, fp32, again at the end", lambda: plain_fit()),
+    }
+    chosen = FLAGS.configs or list(configs)
+    results = {}
+    for name in chosen:
+        description, fn = configs[name]
+        print(f"\n=== {name}: {description}", flush=True)
+        start = time.time()
+        results[name] = {"description": description, "images_per_sec": fn(), "wall_seconds": time.time() - start}
+        print(f"=== {name}: {results[name]['images_per_sec']:.1f} images/s", flush=True)
+    refs = [results[k]["images_per_sec"] for k in ("fit_fp32", "fit_fp32_again") if k in results]
+    reference = float(np.mean(refs)) if refs else None
+    for r in results.values():
+        r["ratio_to_fit_fp32"] = r["images_per_sec"] / reference if reference else None
+    out = {"command": "python -m benchmarks.speed " + " ".join(f"--{k}={v}" for k, v in
+                                                               (("epochs", FLAGS.epochs), ("batch_size", FLAGS.batch_size))),
+           "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+           "train_images": n, "reference_fit_fp32_images_per_sec": reference, "results": results}
+    with open(FLAGS.output, "w") as f:
+        json.dump(out, f, indent=2)
+    print("\n| configuration | images/s | x plain fp32 fit |\n|---|---|---|")
+    for name, r in results.items():
+        print(f"| {r['description']} | {r['images_per_sec']:.0f} | {r['ratio_to_fit_fp32']:.2f} |")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,131 @@
+"""The flag-driven script end to end (quickstart on a tiny budget), presets, bad inputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from bkd_keras.config import ConfigError, TrainConfig
+from bkd_keras.runner import run
+from data import DataError
+from models import build_backbone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "bkd_keras.train", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_quickstart_end_to_end_then_refuses_to_overwrite(tmp_path):
+    out = str(tmp_path / "run")
+    result = cli(f"--output_dir={out}", "--epochs=1", "--verbose=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Overall top-1 %" in result.stdout and "student (bkd)" in result.stdout
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert set(results["reports"]) == {"teacher", "student (bkd)"}
+    for report in results["reports"].values():
+        assert 0 <= report["top1"] <= 100 and len(report["per_class"]) == 10
+        assert report["many"] is not None and report["few"] is not None
+    assert results["config"]["dataset"] == "digits" and results["config"]["epochs"] == 1
+    flags = json.load(open(os.path.join(out, "flags.json")))
+    assert flags["method"] == "bkd" and flags["backbone"] == "small_cnn"
+    for stage in ("teacher", "student"):
+        assert open(os.path.join(out, stage, "log.csv")).read().count("\n") == 2      # header + 1 epoch
+        assert os.path.isdir(os.path.join(out, stage, "tensorboard"))
+        assert os.path.exists(os.path.join(out, stage, "checkpoints", "last.weights.h5"))
+        assert os.path.exists(os.path.join(out, stage, "model.keras"))
+    assert os.path.exists(os.path.join(out, "export", "saved_model", "saved_model.pb"))
+    assert os.path.exists(os.path.join(out, "export", "model.keras"))
+
+    again = cli(f"--output_dir={out}", "--epochs=1")
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_cli_bad_input_is_one_clear_line():
+    result = cli("--backbone=resnet1000", "--output_dir=/tmp/never")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "resnet1000" in result.stderr and "resnet32" in result.stderr
+
+
+def test_presets_resolve_and_scale_the_deferred_switch():
+    from absl import flags as absl_flags
+    from flags import definitions
+    fv = absl_flags.FLAGS
+    fv.unparse_flags()
+    fv(["prog", "--dataset=cifar10", "--epochs=40"])
+    c = definitions.resolve(fv)
+    assert (c.backbone, c.batch_size, c.imbalance_ratio, c.bkd_start_epoch) == ("resnet32", 128, 100.0, 32)
+    assert c.mean == pytest.approx((0.4914, 0.4822, 0.4465))
+    fv.unparse_flags()
+    fv(["prog", "--dataset=folder", "--data_dir=/x", "--preset=cifar100_lt", "--batch_size=64"])
+    c = definitions.resolve(fv)
+    assert (c.batch_size, c.bkd_start_epoch, c.epochs) == (64, 0, 200)
+    fv.unparse_flags()
+    fv(["prog", "--preset=cifar10_lt", "--bkd_start_epoch=7", "--dataset=folder", "--data_dir=/x"])
+    assert definitions.resolve(fv).bkd_start_epoch == 7
+    fv.unparse_flags()
+
+
+def _config(tmp_path, **kw):
+    values = dict(dataset="digits", backbone="small_cnn", epochs=1, batch_size=32, imbalance_ratio=20.0,
+                  eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(dataset="nope"), "Valid values"),
+    (dict(backbone="nope"), "resnet32"),
+    (dict(method="nope"), "bkd"),
+    (dict(strategy="tpu"), "mirrored"),
+    (dict(imbalance_ratio=0.5), ">= 1"),
+    (dict(temperature=0.0), "temperature"),
+    (dict(beta=1.0), "beta"),
+    (dict(dataset="folder", data_dir=None), "data_dir"),
+])
+def test_bad_config_rejected_before_training(tmp_path, kw, match):
+    with pytest.raises(ConfigError, match=match):
+        run(_config(tmp_path, **kw))
+
+
+def test_bad_data_rejected_before_training(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        run(_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing")))
+    with pytest.raises(ConfigError, match="batch_size"):
+        run(_config(tmp_path, batch_size=100000, output_dir=str(tmp_path / "b")))
+
+
+def test_teacher_with_other_class_count_is_rejected(tmp_path):
+    path = str(tmp_path / "t.keras")
+    build_backbone("small_cnn", 5, (8, 8, 1)).save(path)
+    with pytest.raises(ConfigError, match="predicts 5 classes"):
+        run(_config(tmp_path, teacher=path, stage="student"))
+
+
+def test_resume_reuses_finished_teacher_and_student_only_with_given_teacher(tmp_path):
+    logs = []
+    config = _config(tmp_path, method="kd")
+    first = run(config, log=logs.append)
+    out = config.output_dir
+    # Simulate a run killed during the student stage: the teacher stage had finished.
+    os.remove(os.path.join(out, "results.json"))
+    os.remove(os.path.join(out, "student", "stage.json"))
+    logs.clear()
+    second = run(_config(tmp_path, method="kd"), log=logs.append)
+    assert any("[teacher] finished earlier" in line for line in logs)
+    assert second["reports"]["teacher"] == first["reports"]["teacher"]
+    # A different run folder reusing that teacher trains the student only.
+    logs.clear()
+    third = run(_config(tmp_path, method="bkd", stage="student", output_dir=str(tmp_path / "s"),
+                        teacher=os.path.join(out, "teacher", "model.keras")), log=logs.append)
+    assert not any("[teacher]" in line for line in logs) and "student (bkd)" in third["reports"]
+    # A changed setting in an unfinished run folder is refused.
+    os.remove(os.path.join(out, "results.json"))
+    with pytest.raises(ConfigError, match="other settings"):
+        run(_config(tmp_path, method="kd", temperature=4.0))
