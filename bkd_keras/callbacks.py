@@ -54,9 +54,15 @@ class Throughput(keras.callbacks.Callback):
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the epoch's learning rate (`lr`) to the logs."""
+    """Adds the learning rate of the epoch's first step (`lr`) to the logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.model.optimizer
+        lr = opt.learning_rate
+        if callable(lr):
+            lr = lr(opt.iterations)
+        self._lr = float(keras.ops.convert_to_numpy(lr))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            opt = self.model.optimizer
-            logs["lr"] = float(keras.ops.convert_to_numpy(opt._get_current_learning_rate()))
+            logs["lr"] = self._lr

@@ -121,7 +121,7 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     keras.utils.set_random_seed(config.seed)
     distiller = build_distiller(method, dataset, config, strategy, teacher, epochs)
     log(f"[{name}] method={config.method if name != 'teacher' else 'ce'} ({method.description}), "
-        f"{epochs} epochs, {distiller.student.count_params():,} parameters")
+        f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters")
     cbs = _callbacks(stage_dir, method, config, len(dataset.train), config.bkd_start_epoch)
     start = time.time()
     history = distiller.fit(
@@ -140,6 +140,10 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     atomic_write_json(info_path, info)
     shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
     return distiller.student, info
+
+
+def _trainable_parameters(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def evaluate(model, dataset, verbose="auto"):

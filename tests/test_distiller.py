@@ -138,3 +138,20 @@ def test_mirrored_two_replicas_equal_one_device():
     assert any(not np.allclose(a, b) for a, b in zip(w0, single))   # the step did change the weights
     for a, b in zip(single, mirrored):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_distiller_config_round_trip():
+    d = make(mixup=0.4, weights=np.array([1, 2, 3, 4], np.float32))
+    clone = Distiller.from_config(d.get_config())
+    assert clone.mixup_alpha == 0.4 and clone.distillation_loss.class_weights == [1.0, 2.0, 3.0, 4.0]
+    assert clone.teacher.output_shape == d.teacher.output_shape and not clone.teacher.trainable
+
+
+def test_learning_rate_logged_is_the_epochs_own():
+    from bkd_keras.callbacks import LearningRateLogger
+    from bkd_keras.schedules import WarmupStepDecay
+    x, y = tiny_data(n=32)
+    d = make(teacher=False)
+    d.compile(optimizer=keras.optimizers.SGD(WarmupStepDecay(0.1, 2, warmup_epochs=5, boundaries=(), factors=())))
+    history = d.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[LearningRateLogger()])
+    assert history.history["lr"] == pytest.approx([0.02, 0.04, 0.06])
