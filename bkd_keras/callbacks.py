@@ -1,8 +1,36 @@
 """Keras callbacks of the training runs."""
 
+import math
 import time
 
 import keras
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises NonFiniteLossError naming the stage, epoch and step at the first NaN/inf loss.
+
+    Raising (rather than `stop_training`) ends `fit` before the epoch-end callbacks,
+    so the broken weights are never saved as a finished epoch.
+    """
+
+    def __init__(self, stage="training"):
+        super().__init__()
+        self.stage = stage
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"[{self.stage}] the loss became {float(loss)} at epoch {self._epoch + 1}, step {batch + 1}; "
+                "nothing of this epoch was saved. Lower --learning_rate, check the data, or use float32.")
 
 
 class DeferredReweighting(keras.callbacks.Callback):

@@ -27,7 +27,7 @@ class Distiller(keras.Model):
         e.g. `BalancedKDLoss`; required with a teacher.
       distillation_weight: lambda of the paper (1.0).
       mixup_alpha: Beta(alpha, alpha) for mixup; 0 disables.
-      seed: seed of mixup's random draws.
+      seed: seed of mixup's random draws (with the optimizer step: resume-exact).
     """
 
     def __init__(self, student, teacher=None, classification_loss=None, distillation_loss=None,
@@ -48,7 +48,6 @@ class Distiller(keras.Model):
         self.distillation_weight = float(distillation_weight)
         self.mixup_alpha = float(mixup_alpha)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
         self.total_tracker = keras.metrics.Mean(name="loss")
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.kd_tracker = keras.metrics.Mean(name="kd_loss") if teacher is not None else None
@@ -67,7 +66,8 @@ class Distiller(keras.Model):
         batch = ops.shape(images)[0]
         targets = ops.one_hot(labels, self.num_classes)
         if self.mixup_alpha > 0:
-            lam, permutation = sample_mixup(batch, self.mixup_alpha, self.seed_generator)
+            step_seed = ops.stack([ops.cast(self.seed or 0, "int64"), ops.cast(self.optimizer.iterations, "int64")])
+            lam, permutation = sample_mixup(batch, self.mixup_alpha, step_seed)
             images, targets = mix_batch(images, targets, lam, permutation)
         teacher_logits = None
         if self.teacher is not None:

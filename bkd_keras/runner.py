@@ -65,15 +65,15 @@ def load_teacher(path, dataset):
     return teacher
 
 
-def _callbacks(stage_dir, method, config, num_images, start_epoch):
-    cbs = [callbacks_lib.Throughput(num_images), callbacks_lib.LearningRateLogger()]
+def _callbacks(name, stage_dir, method, config, num_images):
+    cbs = [callbacks_lib.Throughput(num_images), callbacks_lib.LearningRateLogger(),
+           callbacks_lib.StopOnNonFiniteLoss(name)]
     if method.deferred:
-        cbs.append(callbacks_lib.DeferredReweighting(start_epoch))
+        cbs.append(callbacks_lib.DeferredReweighting(config.bkd_start_epoch))
     os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
     cbs += [
         # Deleted only once the stage's model.keras and stage.json are written.
         keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=False),
-        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
                                     update_freq="epoch", profile_batch=0),
@@ -108,7 +108,14 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
     return distiller
 
 
-def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print):
+def _resume_epoch(backup_dir):
+    """First epoch still to train according to BackupAndRestore's metadata (0 if none)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    return int(read_json(path).get("epoch", 0)) if os.path.exists(path) else 0
+
+
+def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print,
+                extra_callbacks=()):
     """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info)."""
     stage_dir = os.path.join(config.output_dir, name)
     model_path = os.path.join(stage_dir, "model.keras")
@@ -122,16 +129,20 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     distiller = build_distiller(method, dataset, config, strategy, teacher, epochs)
     log(f"[{name}] method={config.method if name != 'teacher' else 'ce'} ({method.description}), "
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters")
-    cbs = _callbacks(stage_dir, method, config, len(dataset.train), config.bkd_start_epoch)
+    cbs = _callbacks(name, stage_dir, method, config, len(dataset.train)) + list(extra_callbacks)
+    first_epoch = _resume_epoch(os.path.join(stage_dir, "backup"))
+    if first_epoch:
+        log(f"[{name}] resuming after epoch {first_epoch} (from {stage_dir}/backup)")
     start = time.time()
-    history = distiller.fit(
-        train_dataset(dataset, config.batch_size, seed=config.seed), epochs=epochs, callbacks=cbs,
-        validation_data=eval_dataset(dataset, 512) if config.eval_every > 0 else None,
-        validation_freq=max(config.eval_every, 1), verbose=config.verbose, shuffle=False)
-    losses = history.history.get("loss") or [0.0]
-    if not np.isfinite(losses[-1]):
-        raise FloatingPointError(f"[{name}] training stopped: the loss became {losses[-1]} in epoch "
-                                 f"{history.epoch[-1] + 1}; lower --learning_rate or check the data.")
+    # The data of epoch e depends only on (seed, e): resuming at first_epoch replays exactly.
+    data = train_dataset(dataset, config.batch_size, seed=config.seed, start_epoch=first_epoch, repeat=True)
+    try:
+        distiller.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch(dataset, config.batch_size),
+                      callbacks=cbs, validation_data=eval_dataset(dataset, 512) if config.eval_every > 0 else None,
+                      validation_freq=max(config.eval_every, 1), verbose=config.verbose, shuffle=False)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"[{name}] interrupted; epochs up to {_resume_epoch(os.path.join(stage_dir, 'backup'))} "
+                                f"are saved in {stage_dir}/backup. Rerun the same command to resume.") from None
     rates = cbs[0].history
     info = {"epochs": epochs, "seconds": time.time() - start,
             "images_per_sec": float(np.median(rates)) if rates else None,
@@ -151,8 +162,11 @@ def evaluate(model, dataset, verbose="auto"):
     return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
 
 
-def run(config, log=print):
-    """Runs the configured stages; returns the results dict also written to results.json."""
+def run(config, log=print, extra_callbacks=()):
+    """Runs the configured stages; returns the results dict also written to results.json.
+
+    `extra_callbacks`: Keras callbacks added to every stage's `fit`.
+    """
     config.validate()
     prepare_output_dir(config)
     strategy = make_strategy(config.strategy)
@@ -178,7 +192,8 @@ def run(config, log=print):
             raise ConfigError(f"--stage=student with --method={config.method} needs a teacher: pass "
                               "--teacher=PATH.keras, or run --stage=teacher (or all) first.")
         teacher, stages["teacher"] = train_stage("teacher", METHODS["ce"], dataset, config, strategy,
-                                                 epochs=config.teacher_epochs_resolved, log=log)
+                                                 epochs=config.teacher_epochs_resolved, log=log,
+                                                 extra_callbacks=extra_callbacks)
     if teacher is not None:
         reports["teacher"] = evaluate(teacher, dataset, config.verbose)
 
@@ -186,7 +201,7 @@ def run(config, log=print):
     if config.stage != "teacher":
         final, stages["student"] = train_stage(
             "student", method, dataset, config, strategy,
-            teacher=teacher if method.needs_teacher else None, log=log)
+            teacher=teacher if method.needs_teacher else None, log=log, extra_callbacks=extra_callbacks)
         reports[f"student ({config.method})"] = evaluate(final, dataset, config.verbose)
 
     export_dir = os.path.join(config.output_dir, "export")

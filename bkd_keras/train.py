@@ -30,11 +30,17 @@ def main(argv):
         if FLAGS.cpu_replicas > 1:
             from bkd_keras.strategies import split_cpu
             split_cpu(FLAGS.cpu_replicas)
+        if FLAGS.deterministic:
+            import tensorflow as tf
+            tf.config.experimental.enable_op_determinism()
         from bkd_keras.runner import run
         run(config)
     except (ConfigError, DataError, FloatingPointError) as err:
         print(f"\nerror: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as err:
+        print(f"\n{err or 'interrupted'}", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

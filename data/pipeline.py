@@ -1,9 +1,15 @@
-"""tf.data input pipelines: augment on uint8, normalise, shuffle, batch, prefetch."""
+"""tf.data input pipelines: augment on uint8, normalise, shuffle, batch, prefetch.
+
+The training pipeline is a pure function of (seed, epoch): the shuffle order and every
+random crop / flip come from stateless random ops keyed on them. A run resumed at
+epoch k therefore sees exactly the batches an uninterrupted run sees at epoch k.
+"""
 
 import numpy as np
 import tensorflow as tf
 
 _PARALLEL = 2
+_MAX_EPOCHS = 1 << 30
 
 
 def _options():
@@ -22,35 +28,48 @@ def normalizer(mean, std):
     return lambda image: (tf.cast(image, tf.float32) / 255.0 - mean) / std
 
 
-def augmenter(image_shape, pad, flip, seed):
-    """uint8 (H, W, C) -> zero-pad `pad`, random (H, W) crop, random horizontal flip."""
-    def augment(image):
-        if pad:
-            image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
-            image = tf.image.random_crop(image, image_shape, seed=seed)
-        if flip:
-            image = tf.image.random_flip_left_right(image, seed=None if seed is None else seed + 1)
-        return image
-    return augment
+def augment(image, pad, flip, seed):
+    """uint8 (H, W, C): zero-pad `pad`, random (H, W) crop, random horizontal flip.
+
+    `seed` is an int64 (2,) tensor; the result is a pure function of it.
+    """
+    if pad:
+        shape = tf.shape(image)
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+        image = tf.image.stateless_random_crop(padded, shape, seed=seed)
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
+    return image
 
 
-def train_dataset(dataset, batch_size, seed=0, augment=True, shuffle=True):
-    """Batches of (normalised float32 (B, H, W, C), int64 (B,)) for one epoch.
+def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False):
+    """Batches of (normalised float32 (B, H, W, C), int64 (B,)).
 
-    Shuffles the whole split each epoch; the last partial batch is kept, as in the
-    reference PyTorch loader.
+    One epoch (`start_epoch`), or with `repeat` the epochs start_epoch, start_epoch + 1,
+    ... back to back (pass `steps_per_epoch` to `fit`). Each epoch is the whole split in
+    a fresh random order; its last partial batch is kept, as in the reference loader.
     """
     split = dataset.train
-    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-    if shuffle:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    n = len(split)
+    images = tf.constant(split.images)
+    labels = tf.constant(split.labels)
     norm = normalizer(dataset.mean, dataset.std)
-    if augment:
-        aug = augmenter(dataset.image_shape, dataset.augmentation.pad, dataset.augmentation.flip, seed)
-        ds = ds.map(lambda x, y: (norm(aug(x)), y), num_parallel_calls=_PARALLEL)
-    else:
-        ds = ds.map(lambda x, y: (norm(x), y), num_parallel_calls=_PARALLEL)
-    return ds.batch(batch_size).prefetch(2).with_options(_options())
+    pad, flip = dataset.augmentation.pad, dataset.augmentation.flip
+
+    def one_epoch(epoch):
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), epoch])))
+
+        def load(position, index):
+            image = tf.gather(images, index)
+            if augment_images:
+                image = augment(image, pad, flip, tf.stack([epoch * n + position, tf.constant(seed, tf.int64) + 1]))
+            return norm(image), tf.gather(labels, index)
+
+        return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).enumerate() \
+            .map(load, num_parallel_calls=_PARALLEL, deterministic=True).batch(batch_size)
+
+    end = _MAX_EPOCHS if repeat else start_epoch + 1
+    return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
 
 
 def eval_dataset(dataset, batch_size, split="test"):

@@ -65,6 +65,8 @@ flags.DEFINE_enum("teacher_precision", _D.teacher_precision, ["float32", "bfloat
                   "Precision of the frozen teacher's forward pass in the student stage.")
 flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate on the test set every N epochs (0: only at the end).")
 flags.DEFINE_string("verbose", _D.verbose, "Keras fit verbosity: auto, 0, 1 (progress bar), 2 (one line/epoch).")
+flags.DEFINE_bool("deterministic", False, "Enable TensorFlow's deterministic ops (bit-reproducible "
+                  "runs and resumes; slower).")
 flags.DEFINE_bool("overwrite", _D.overwrite, "Replace a finished run in --output_dir.")
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}

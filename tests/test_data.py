@@ -126,3 +126,15 @@ def test_pipeline_normalises_keeps_last_batch_and_augments():
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "datasets")), reason="../shared is absent")
 def test_shared_cifar_archive_is_documented():
     assert os.path.exists(os.path.join(SHARED, "datasets", "cifar10-jpeg.tar.gz"))
+
+
+def test_training_batches_are_a_function_of_seed_and_epoch():
+    ds = _toy_dataset(n=10)
+    run = list(train_dataset(ds, 4, seed=3, start_epoch=0, repeat=True).take(9))     # 3 epochs x 3 batches
+    resumed = list(train_dataset(ds, 4, seed=3, start_epoch=2))                         # epoch 2 alone
+    for a, b in zip(run[6:], resumed):
+        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+        np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    assert not np.array_equal(run[0][0].numpy(), run[3][0].numpy())       # epochs differ
+    other = list(train_dataset(ds, 4, seed=4))
+    assert not np.array_equal(other[0][0].numpy(), run[0][0].numpy())     # seeds differ
