@@ -1,0 +1,43 @@
+"""Subprocess body of test_resume: a small deterministic run, optionally SIGKILLed mid-epoch.
+
+    python tests/resume_worker.py OUT_DIR [STAGE EPOCH BATCH]
+
+kills itself (SIGKILL, no cleanup) at that 1-based epoch / batch of stage teacher|student.
+"""
+
+import os
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bkd_keras.config import TrainConfig  # noqa: E402
+from bkd_keras.runner import run  # noqa: E402
+
+
+class KillAt(keras.callbacks.Callback):
+    def __init__(self, stage, epoch, batch):
+        super().__init__()
+        self.stage, self.epoch, self.batch = stage, epoch, batch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        stage = "teacher" if self.model.teacher is None else "student"
+        if (stage, self._epoch, batch + 1) == (self.stage, self.epoch, self.batch):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    tf.config.experimental.enable_op_determinism()
+    out = sys.argv[1]
+    extra = [KillAt(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))] if len(sys.argv) > 2 else []
+    config = TrainConfig(dataset="digits", backbone="small_cnn", method="bkd", epochs=4, batch_size=32,
+                         imbalance_ratio=20.0, learning_rate=0.05, warmup_epochs=1, mixup_alpha=0.4,
+                         bkd_start_epoch=2, eval_every=2, verbose=0, output_dir=out, seed=7)
+    run(config, log=lambda *_: None, extra_callbacks=extra)

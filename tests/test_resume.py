@@ -1,0 +1,46 @@
+"""A run SIGKILLed mid-epoch (teacher, then student) and restarted equals an uninterrupted run."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resume_worker.py")
+
+
+def worker(*args):
+    return subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
+    assert worker(ref).returncode == 0
+
+    r = worker(killed, "teacher", "3", "5")             # killed in the teacher's 3rd epoch
+    assert r.returncode == -9, r.stderr[-2000:]
+    assert not os.path.exists(os.path.join(killed, "teacher", "model.keras"))
+    meta = json.load(open(os.path.join(killed, "teacher", "backup", "training_metadata.json")))
+    assert meta["epoch"] == 2                           # epochs 1-2 finished and backed up
+    r = worker(killed, "student", "2", "3")             # resumes the teacher, killed in the student
+    assert r.returncode == -9, r.stderr[-2000:]
+    assert os.path.exists(os.path.join(killed, "teacher", "stage.json"))
+    r = worker(killed)                                  # resumes the student and finishes
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    a = json.load(open(os.path.join(ref, "results.json")))
+    b = json.load(open(os.path.join(killed, "results.json")))
+    assert a["reports"] == b["reports"]                 # every metric, per class, confusion matrix
+    wa = keras.saving.load_model(os.path.join(ref, "export", "model.keras")).get_weights()
+    wb = keras.saving.load_model(os.path.join(killed, "export", "model.keras")).get_weights()
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x, y)
+    for stage in ("teacher", "student"):
+        rows = list(csv.DictReader(open(os.path.join(killed, stage, "log.csv"))))
+        assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]   # no epoch lost or repeated
+        ref_rows = list(csv.DictReader(open(os.path.join(ref, stage, "log.csv"))))
+        assert [row["loss"] for row in rows] == [row["loss"] for row in ref_rows]
+        assert not os.path.exists(os.path.join(killed, stage, "backup"))
