@@ -1,6 +1,7 @@
 """Keras callbacks of the training runs."""
 
 import math
+import os
 import time
 
 import keras
@@ -94,3 +95,22 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = self._lr
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves `model.student` (or the model) weights at each epoch end through a temporary file.
+
+    `path` must end in ".weights.h5"; a kill during the save leaves the previous file intact.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        if not path.endswith(".weights.h5"):
+            raise ValueError(f"Checkpoint path must end in .weights.h5, got {path}.")
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = getattr(self.model, "student", self.model)
+        tmp = self.path[: -len(".weights.h5")] + ".tmp.weights.h5"
+        model.save_weights(tmp)
+        os.replace(tmp, self.path)

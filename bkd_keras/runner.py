@@ -13,7 +13,7 @@ from bkd_keras import evaluation
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import export_classifier
-from bkd_keras.io_utils import atomic_save_model, atomic_write_json, read_json
+from bkd_keras.io_utils import atomic_save_model, atomic_write_json, atomic_write_text, read_json
 from bkd_keras.methods import METHODS, build_losses, get_method
 from bkd_keras.optimizers import CoupledSGD
 from bkd_keras.precision import policy_scope, with_precision
@@ -72,15 +72,30 @@ def _callbacks(name, stage_dir, method, config, num_images):
         cbs.append(callbacks_lib.DeferredReweighting(config.bkd_start_epoch))
     os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
     cbs += [
-        # Deleted only once the stage's model.keras and stage.json are written.
-        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=False),
+        # The log line of an epoch is written before its backup: a kill in between re-runs
+        # the epoch, and _trim_log drops the stale line on resume.
         keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
                                     update_freq="epoch", profile_batch=0),
-        keras.callbacks.ModelCheckpoint(os.path.join(stage_dir, "checkpoints", "last.weights.h5"),
-                                        save_weights_only=True),
+        callbacks_lib.AtomicCheckpoint(os.path.join(stage_dir, "checkpoints", "last.weights.h5")),
+        # Deleted only once the stage's model.keras and stage.json are written; the previous
+        # backup is kept while a new one is written (a kill mid-save falls back to it).
+        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=False,
+                                         double_checkpoint=True),
     ]
     return cbs
+
+
+def _trim_log(path, first_epoch):
+    """Drops log.csv lines of epochs >= first_epoch (written, but not backed up, before a kill)."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    keep = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].strip().isdigit()
+                        and int(line.split(",", 1)[0]) < first_epoch]
+    if len(keep) != len(lines):
+        atomic_write_text(path, "".join(keep))
 
 
 def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None):
@@ -131,6 +146,7 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters")
     cbs = _callbacks(name, stage_dir, method, config, len(dataset.train)) + list(extra_callbacks)
     first_epoch = _resume_epoch(os.path.join(stage_dir, "backup"))
+    _trim_log(os.path.join(stage_dir, "log.csv"), first_epoch)
     if first_epoch:
         log(f"[{name}] resuming after epoch {first_epoch} (from {stage_dir}/backup)")
     start = time.time()

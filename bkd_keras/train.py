@@ -19,13 +19,33 @@ from flags import definitions  # noqa: E402  (defines the flags)
 FLAGS = absl_flags.FLAGS
 
 
+def execute(make_config, extra_callbacks=()):
+    """Runs `make_config()`'s run; returns the exit code.
+
+    A user error (bad flag or data, NaN loss) prints one line and returns 2; Ctrl-C
+    returns 130 after saying what is saved. Other exceptions are bugs and propagate.
+    """
+    from bkd_keras.config import ConfigError
+    from data.spec import DataError
+    try:
+        config = make_config()
+        from bkd_keras.runner import run
+        run(config, extra_callbacks=extra_callbacks)
+    except (ConfigError, DataError, FloatingPointError) as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        print(f"\n{err or 'interrupted'}", file=sys.stderr)
+        return 130
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])} (flags are --name=value).")
     logging.set_verbosity(logging.WARNING)  # TF's INFO lines drown the progress bars
-    from bkd_keras.config import ConfigError
-    from data.spec import DataError
-    try:
+
+    def make_config():
         config = definitions.resolve(FLAGS)
         if FLAGS.cpu_replicas > 1:
             from bkd_keras.strategies import split_cpu
@@ -33,14 +53,9 @@ def main(argv):
         if FLAGS.deterministic:
             import tensorflow as tf
             tf.config.experimental.enable_op_determinism()
-        from bkd_keras.runner import run
-        run(config)
-    except (ConfigError, DataError, FloatingPointError) as err:
-        print(f"\nerror: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt as err:
-        print(f"\n{err or 'interrupted'}", file=sys.stderr)
-        sys.exit(130)
+        return config
+
+    sys.exit(execute(make_config))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Subprocess body of test_resume: a small deterministic run, optionally SIGKILLed mid-epoch.
 
-    python tests/resume_worker.py OUT_DIR [STAGE EPOCH BATCH]
+    python tests/resume_worker.py OUT_DIR [STAGE EPOCH BATCH [SIGNAL]]
 
-kills itself (SIGKILL, no cleanup) at that 1-based epoch / batch of stage teacher|student.
+sends itself SIGNAL (default SIGKILL: no cleanup; or SIGINT: Ctrl-C) at that 1-based
+epoch / batch of stage teacher|student. Exits with bkd_keras.train.execute's code.
 """
 
 import os
@@ -16,13 +17,13 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bkd_keras.config import TrainConfig  # noqa: E402
-from bkd_keras.runner import run  # noqa: E402
+from bkd_keras.train import execute  # noqa: E402
 
 
 class KillAt(keras.callbacks.Callback):
-    def __init__(self, stage, epoch, batch):
+    def __init__(self, stage, epoch, batch, sig=signal.SIGKILL):
         super().__init__()
-        self.stage, self.epoch, self.batch = stage, epoch, batch
+        self.stage, self.epoch, self.batch, self.sig = stage, epoch, batch, sig
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
@@ -30,14 +31,17 @@ class KillAt(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         stage = "teacher" if self.model.teacher is None else "student"
         if (stage, self._epoch, batch + 1) == (self.stage, self.epoch, self.batch):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.sig)
 
 
 if __name__ == "__main__":
     tf.config.experimental.enable_op_determinism()
     out = sys.argv[1]
-    extra = [KillAt(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))] if len(sys.argv) > 2 else []
+    extra = []
+    if len(sys.argv) > 2:
+        sig = getattr(signal, sys.argv[5]) if len(sys.argv) > 5 else signal.SIGKILL
+        extra = [KillAt(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sig)]
     config = TrainConfig(dataset="digits", backbone="small_cnn", method="bkd", epochs=4, batch_size=32,
                          imbalance_ratio=20.0, learning_rate=0.05, warmup_epochs=1, mixup_alpha=0.4,
                          bkd_start_epoch=2, eval_every=2, verbose=0, output_dir=out, seed=7)
-    run(config, log=lambda *_: None, extra_callbacks=extra)
+    sys.exit(execute(lambda: config, extra_callbacks=extra))

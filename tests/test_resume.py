@@ -44,3 +44,25 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
         ref_rows = list(csv.DictReader(open(os.path.join(ref, stage, "log.csv"))))
         assert [row["loss"] for row in rows] == [row["loss"] for row in ref_rows]
         assert not os.path.exists(os.path.join(killed, stage, "backup"))
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
+    out = str(tmp_path / "run")
+    r = worker(out, "student", "3", "2", "SIGINT")
+    assert r.returncode == 130, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "Rerun the same command to resume" in r.stderr
+    meta = json.load(open(os.path.join(out, "student", "backup", "training_metadata.json")))
+    assert meta["epoch"] == 2
+    assert os.path.exists(os.path.join(out, "student", "checkpoints", "last.weights.h5"))
+    r = worker(out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = list(csv.DictReader(open(os.path.join(out, "student", "log.csv"))))
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
+
+
+def test_stale_log_lines_are_dropped_on_resume(tmp_path):
+    from bkd_keras.runner import _trim_log
+    path = str(tmp_path / "log.csv")
+    open(path, "w").write("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    _trim_log(path, 2)
+    assert open(path).read() == "epoch,loss\n0,1.0\n1,0.9\n"
