@@ -39,12 +39,18 @@ def decode_file(path, channels, image_size=None):
     return image
 
 
+def _reason(err):
+    """TensorFlow's error text without its op/device decorations."""
+    text = re.sub(r"\{\{.*?\}\}\s*", "", str(err).splitlines()[0])
+    return re.sub(r"\s*\[Op:.*$", "", text).strip()
+
+
 def _find_bad_file(files, channels):
     for path in files:
         try:
             tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
-            return path, str(err).splitlines()[0]
+            return path, _reason(err)
     return None, None
 
 
@@ -53,7 +59,7 @@ def probe_channels(path):
     try:
         image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
-        raise DataError(f"Cannot read image {path}: {str(err).splitlines()[0]}. "
+        raise DataError(f"Cannot read image {path}: {_reason(err)}. "
                         "Remove or replace the file.") from None
     return 1 if image.shape[-1] == 1 else 3
 
