@@ -17,6 +17,7 @@ from absl import logging  # noqa: E402
 from flags import definitions  # noqa: E402  (defines the flags)
 
 FLAGS = absl_flags.FLAGS
+absl_flags.adopt_module_key_flags(definitions)  # so --help lists them
 
 
 def execute(make_config, extra_callbacks=()):

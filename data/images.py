@@ -42,7 +42,7 @@ def decode_file(path, channels, image_size=None):
 def _reason(err):
     """TensorFlow's error text without its op/device decorations."""
     text = re.sub(r"\{\{.*?\}\}\s*", "", str(err).splitlines()[0])
-    return re.sub(r"\s*\[Op:.*$", "", text).strip()
+    return re.sub(r"\s*\[Op:.*$", "", text).strip().rstrip(".")
 
 
 def _find_bad_file(files, channels):
