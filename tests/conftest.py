@@ -32,3 +32,12 @@ def write_image_tree(root, classes, per_class, split_sizes=None, size=(8, 8), fm
                 data = tf.io.encode_png(pixels) if fmt == "png" else tf.io.encode_jpeg(pixels)
                 tf.io.write_file(os.path.join(folder, f"{i}.{fmt}"), data)
     return root
+
+
+def small_config(tmp_path, **overrides):
+    """A 1-epoch digits TrainConfig writing under tmp_path (fast; for runner-level tests)."""
+    from bkd_keras.config import TrainConfig
+    values = dict(dataset="digits", backbone="small_cnn", epochs=1, batch_size=32, imbalance_ratio=20.0,
+                  eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
+    values.update(overrides)
+    return TrainConfig(**values)

@@ -8,9 +8,9 @@ import sys
 import keras
 import pytest
 
-from bkd_keras.config import ConfigError, TrainConfig
+from bkd_keras.config import ConfigError
 from bkd_keras.runner import run
-from data import DataError
+from conftest import small_config
 from models import build_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,60 +72,31 @@ def test_presets_resolve_and_scale_the_deferred_switch():
     fv.unparse_flags()
 
 
-def _config(tmp_path, **kw):
-    values = dict(dataset="digits", backbone="small_cnn", epochs=1, batch_size=32, imbalance_ratio=20.0,
-                  eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
-    values.update(kw)
-    return TrainConfig(**values)
-
-
-@pytest.mark.parametrize("kw,match", [
-    (dict(dataset="nope"), "Valid values"),
-    (dict(backbone="nope"), "resnet32"),
-    (dict(method="nope"), "bkd"),
-    (dict(strategy="tpu"), "mirrored"),
-    (dict(imbalance_ratio=0.5), ">= 1"),
-    (dict(temperature=0.0), "temperature"),
-    (dict(beta=1.0), "beta"),
-    (dict(dataset="folder", data_dir=None), "data_dir"),
-])
-def test_bad_config_rejected_before_training(tmp_path, kw, match):
-    with pytest.raises(ConfigError, match=match):
-        run(_config(tmp_path, **kw))
-
-
-def test_bad_data_rejected_before_training(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
-        run(_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing")))
-    with pytest.raises(ConfigError, match="batch_size"):
-        run(_config(tmp_path, batch_size=100000, output_dir=str(tmp_path / "b")))
-
-
 def test_teacher_with_other_class_count_is_rejected(tmp_path):
     path = str(tmp_path / "t.keras")
     build_backbone("small_cnn", 5, (8, 8, 1)).save(path)
     with pytest.raises(ConfigError, match="predicts 5 classes"):
-        run(_config(tmp_path, teacher=path, stage="student"))
+        run(small_config(tmp_path, teacher=path, stage="student"))
 
 
 def test_resume_reuses_finished_teacher_and_student_only_with_given_teacher(tmp_path):
     logs = []
-    config = _config(tmp_path, method="kd")
+    config = small_config(tmp_path, method="kd")
     first = run(config, log=logs.append)
     out = config.output_dir
     # Simulate a run killed during the student stage: the teacher stage had finished.
     os.remove(os.path.join(out, "results.json"))
     os.remove(os.path.join(out, "student", "stage.json"))
     logs.clear()
-    second = run(_config(tmp_path, method="kd"), log=logs.append)
+    second = run(small_config(tmp_path, method="kd"), log=logs.append)
     assert any("[teacher] finished earlier" in line for line in logs)
     assert second["reports"]["teacher"] == first["reports"]["teacher"]
     # A different run folder reusing that teacher trains the student only.
     logs.clear()
-    third = run(_config(tmp_path, method="bkd", stage="student", output_dir=str(tmp_path / "s"),
+    third = run(small_config(tmp_path, method="bkd", stage="student", output_dir=str(tmp_path / "s"),
                         teacher=os.path.join(out, "teacher", "model.keras")), log=logs.append)
     assert not any("[teacher]" in line for line in logs) and "student (bkd)" in third["reports"]
     # A changed setting in an unfinished run folder is refused.
     os.remove(os.path.join(out, "results.json"))
     with pytest.raises(ConfigError, match="other settings"):
-        run(_config(tmp_path, method="kd", temperature=4.0))
+        run(small_config(tmp_path, method="kd", temperature=4.0))

@@ -8,19 +8,12 @@ import pytest
 
 from bkd_keras import losses
 from bkd_keras.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
-from bkd_keras.config import ConfigError, TrainConfig
+from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller
 from bkd_keras.runner import run
-from conftest import write_image_tree
+from conftest import small_config, write_image_tree
 from data import DataError, sources
 from models import build_backbone
-
-
-def _config(tmp_path, **kw):
-    values = dict(dataset="digits", backbone="small_cnn", epochs=1, batch_size=32, imbalance_ratio=20.0,
-                  eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
-    values.update(kw)
-    return TrainConfig(**values)
 
 
 def test_nan_loss_names_epoch_and_step_and_saves_nothing_of_it(tmp_path):
@@ -34,7 +27,7 @@ def test_nan_loss_names_epoch_and_step_and_saves_nothing_of_it(tmp_path):
 
 
 def test_nan_in_a_run_is_a_clear_error(tmp_path):
-    config = _config(tmp_path, method="ce", learning_rate=1e30, epochs=3, weight_decay=0.0)
+    config = small_config(tmp_path, method="ce", learning_rate=1e30, epochs=3, weight_decay=0.0)
     with pytest.raises(FloatingPointError, match=r"\[student\] the loss became .* at epoch \d+, step \d+"):
         run(config)
     assert not os.path.exists(os.path.join(config.output_dir, "results.json"))
@@ -68,25 +61,25 @@ def test_losses_finite_for_single_example_classes_and_huge_logits():
 ])
 def test_bad_settings(tmp_path, kw, match):
     with pytest.raises((ConfigError, DataError), match=match):
-        run(_config(tmp_path, **kw))
+        run(small_config(tmp_path, **kw))
     assert not os.path.exists(os.path.join(tmp_path, "run", "teacher", "log.csv"))   # nothing trained
 
 
 def test_bad_data_folders(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        run(_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing")))
+        run(small_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing")))
     os.makedirs(tmp_path / "empty")
     with pytest.raises(DataError, match="no train/ folder"):
-        run(_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "empty"), output_dir=str(tmp_path / "b")))
+        run(small_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "empty"), output_dir=str(tmp_path / "b")))
 
 
 def test_teacher_with_other_input_shape(tmp_path):
     path = str(tmp_path / "t.keras")
     build_backbone("small_cnn", 10, (16, 16, 1)).save(path)
     with pytest.raises(ConfigError, match=r"images of shape \(16, 16, 1\)"):
-        run(_config(tmp_path, teacher=path, stage="student"))
+        run(small_config(tmp_path, teacher=path, stage="student"))
     with pytest.raises(ConfigError, match="not a .keras file"):
-        run(_config(tmp_path, teacher=str(tmp_path / "nope.h5"), stage="student", output_dir=str(tmp_path / "c")))
+        run(small_config(tmp_path, teacher=str(tmp_path / "nope.h5"), stage="student", output_dir=str(tmp_path / "c")))
 
 
 def test_tfds_offline_fails_fast_without_retrying(tmp_path, monkeypatch):
@@ -100,4 +93,4 @@ def test_corrupt_image_in_a_run_names_the_file(tmp_path):
     with open(os.path.join(root, "test", "a", "1.png"), "wb") as f:
         f.write(b"\x89PNG broken")
     with pytest.raises(DataError, match=r"test/a/1.png"):
-        run(_config(tmp_path, dataset="folder", data_dir=root, imbalance_type="none", batch_size=4))
+        run(small_config(tmp_path, dataset="folder", data_dir=root, imbalance_type="none", batch_size=4))
