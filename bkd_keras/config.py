@@ -43,6 +43,9 @@ class TrainConfig:
     distillation_weight: float = 1.0
     mixup_alpha: float = 1.0
     bkd_start_epoch: int = 0
+    la_tau: float = 1.0                # logit-adjusted loss
+    ldam_max_margin: float = 0.5       # LDAM-DRW
+    ldam_scale: float = 30.0
     # Runtime
     seed: int = 0
     output_dir: str = "runs/default"
@@ -96,6 +99,8 @@ class TrainConfig:
             raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}.")
         if self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ConfigError("--weight_decay must be >= 0 and --momentum in [0, 1).")
+        if self.ldam_max_margin <= 0 or self.ldam_scale <= 0:
+            raise ConfigError("--ldam_max_margin and --ldam_scale must be > 0.")
         if self.bkd_start_epoch < 0:
             raise ConfigError(f"--bkd_start_epoch must be >= 0, got {self.bkd_start_epoch}.")
         if self.teacher and self.stage == "teacher":

@@ -3,6 +3,9 @@
 Paper notation: z_t / z_s teacher / student logits, T temperature, w class weights.
   CE:   -sum_c y_c log softmax(z_s)_c           (y may be soft, e.g. mixup targets)
   CB:   -sum_c w_c y_c log softmax(z_s)_c       (Cui et al. 2019 class-balanced CE)
+  LA:   CE on z_s + tau log pi   (logit-adjusted loss, Menon et al. 2021; with tau = 1 and
+        pi the training prior it equals balanced softmax, Ren et al. 2020)
+  LDAM: CE on s (z_s - Delta_y),  Delta_c = C / n_c^(1/4), max Delta = 0.5 (Cao et al. 2019)
   KD:   T^2 KL(p || softmax(z_s / T)),  p = softmax(z_t / T)          (Hinton et al.)
   BKD:  T^2 KL(q || softmax(z_s / T)),  q = normalise(w * p)          (Zhang et al. 2023)
 """
@@ -62,6 +65,23 @@ def soft_cross_entropy(y_true, logits, class_weights=None):
     return -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
 
 
+def log_prior(class_counts):
+    """log pi_c = log(n_c / sum n), float32 (C,): the training label prior."""
+    counts = np.asarray(class_counts, np.float64)
+    if np.any(counts < 1):
+        raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
+    return np.log(counts / counts.sum()).astype(np.float32)
+
+
+def ldam_margins(class_counts, max_margin=0.5):
+    """LDAM's per-class margins Delta_c proportional to n_c^(-1/4), largest = max_margin, (C,)."""
+    counts = np.asarray(class_counts, np.float64)
+    if np.any(counts < 1):
+        raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
+    margins = counts ** -0.25
+    return (margins * (max_margin / margins.max())).astype(np.float32)
+
+
 def balanced_kd_loss(teacher_logits, student_logits, class_weights=None, temperature=2.0):
     """T^2 KL(q || softmax(z_s / T)) per example, (B,), with q = normalise(w * softmax(z_t / T)).
 
@@ -82,20 +102,51 @@ def _check_temperature(temperature):
         raise ValueError(f"temperature must be > 0 (the paper uses 2), got {temperature}.")
 
 
+def _floats(values):
+    return None if values is None else [float(v) for v in np.ravel(values)]
+
+
 @keras.saving.register_keras_serializable(package="bkd_keras")
 class ClassificationLoss(keras.losses.Loss):
-    """CE (class_weights None) or class-balanced CE on hard or soft (mixup) targets."""
+    """Per-example CE on hard or soft (mixup) targets, with the long-tail variants.
 
-    def __init__(self, class_weights=None, name="classification_loss", reduction=None, **kwargs):
+    loss(y, z) = -sum_c w_c^r y_c log softmax(scale * (z + logit_adjustment - margins * y))_c
+
+    Args:
+      class_weights: w (C,) or None (CB re-weighting; DRW when `reweight` starts at 0).
+      logit_adjustment: (C,) added to the logits, e.g. tau * log prior (LA / balanced softmax).
+      margins: (C,) LDAM margins subtracted from the target logit(s).
+      scale: logit scale s (LDAM uses 30 on a cosine head).
+      reweight: r in {0, 1}, a non-trainable variable switched by `DeferredReweighting`.
+    """
+
+    def __init__(self, class_weights=None, logit_adjustment=None, margins=None, scale=1.0, reweight=1.0,
+                 name="classification_loss", reduction=None, **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
-        self.class_weights = None if class_weights is None else [float(w) for w in np.ravel(class_weights)]
-        self._weights = None if class_weights is None else np.asarray(self.class_weights, np.float32)
+        self.class_weights = _floats(class_weights)
+        self.logit_adjustment = _floats(logit_adjustment)
+        self.margins = _floats(margins)
+        self.scale = float(scale)
+        as_np = lambda v: None if v is None else np.asarray(v, np.float32)
+        self._log_weights = None if class_weights is None else np.log(as_np(self.class_weights))
+        self._adjust, self._margins = as_np(self.logit_adjustment), as_np(self.margins)
+        self.reweight = keras.Variable(float(reweight), trainable=False, dtype="float32", name="ce_reweight")
 
     def call(self, y_true, y_pred):
-        return soft_cross_entropy(y_true, y_pred, self._weights)
+        logits = ops.cast(y_pred, "float32")
+        if self._adjust is not None:
+            logits = logits + self._adjust
+        if self._margins is not None:
+            logits = logits - self._margins * _as_targets(y_true, logits.shape[-1])
+        if self.scale != 1.0:
+            logits = logits * self.scale
+        weights = None if self._log_weights is None else ops.exp(self.reweight * self._log_weights)
+        return soft_cross_entropy(y_true, logits, weights)
 
     def get_config(self):
-        return {**super().get_config(), "class_weights": self.class_weights}
+        return {**super().get_config(), "class_weights": self.class_weights,
+                "logit_adjustment": self.logit_adjustment, "margins": self.margins, "scale": self.scale,
+                "reweight": float(ops.convert_to_numpy(self.reweight))}
 
 
 @keras.saving.register_keras_serializable(package="bkd_keras")
@@ -113,7 +164,7 @@ class BalancedKDLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, **kwargs)
         _check_temperature(temperature)
         self.temperature = float(temperature)
-        self.class_weights = None if class_weights is None else [float(w) for w in np.ravel(class_weights)]
+        self.class_weights = _floats(class_weights)
         self._log_weights = None if class_weights is None else np.log(np.asarray(self.class_weights, np.float32))
         self.reweight = keras.Variable(float(reweight), trainable=False, dtype="float32", name="kd_reweight")
 

@@ -104,9 +104,10 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
     steps = steps_per_epoch(dataset, config.batch_size)
     with strategy.scope():
         with policy_scope(config.precision):
-            student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape)
-        classification, distillation = build_losses(method, dataset.class_counts, config.beta,
-                                                    config.temperature, config.bkd_start_epoch)
+            student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape, method.head)
+        classification, distillation = build_losses(
+            method, dataset.class_counts, config.beta, config.temperature, config.bkd_start_epoch,
+            la_tau=config.la_tau, ldam_max_margin=config.ldam_max_margin, ldam_scale=config.ldam_scale)
         if teacher is not None:
             check_compatible(teacher, student)
             teacher = with_precision(teacher, config.teacher_precision)  # a copy made in this scope

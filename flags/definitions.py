@@ -28,7 +28,8 @@ flags.DEFINE_list("std", None, "Per-channel normalisation std in [0, 1] (see --m
 flags.DEFINE_bool("tfds_download", _D.tfds_download, "Let TFDS download missing data (fails fast offline).")
 # Model and method
 flags.DEFINE_string("backbone", _D.backbone, "Backbone name (resnet32, resnet20, resnet56, small_cnn).")
-flags.DEFINE_string("method", _D.method, "Student method: bkd, ce, kd, cb, mixup, kd_mixup, weighted_kd.")
+flags.DEFINE_string("method", _D.method, "Student method: bkd, ce, kd, cb, mixup, kd_mixup, weighted_kd, "
+                    "la, balanced_softmax, ldam_drw.")
 flags.DEFINE_enum("stage", _D.stage, ["all", "teacher", "student"],
                   "all: teacher (if the method needs one) then student; teacher / student: only that.")
 flags.DEFINE_string("teacher", None, "A trained teacher .keras file; skips teacher training.")
@@ -49,8 +50,12 @@ flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (>
 flags.DEFINE_float("beta", _D.beta, "Effective-number beta in [0, 1).")
 flags.DEFINE_float("distillation_weight", _D.distillation_weight, "lambda, the weight of the KD term.")
 flags.DEFINE_float("mixup_alpha", _D.mixup_alpha, "Mixup Beta(alpha, alpha) for methods with mixup; 0 disables.")
-flags.DEFINE_integer("bkd_start_epoch", None, "Deferred BKD: plain KD before this (0-based) epoch. "
-                     "Default: the preset's fraction of --epochs (CIFAR-10: 0.8), else 0.")
+flags.DEFINE_integer("bkd_start_epoch", None, "Deferred class weights (BKD's KD term, LDAM-DRW's CE): off "
+                     "before this (0-based) epoch. Default: the preset's fraction of --epochs (CIFAR-10: "
+                     "0.8), else 0.")
+flags.DEFINE_float("la_tau", _D.la_tau, "tau of the logit-adjusted loss (--method=la).")
+flags.DEFINE_float("ldam_max_margin", _D.ldam_max_margin, "Largest LDAM margin (--method=ldam_drw).")
+flags.DEFINE_float("ldam_scale", _D.ldam_scale, "LDAM logit scale s on the cosine head (--method=ldam_drw).")
 # Runtime
 flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, shuffling, augmentation and mixup.")
 flags.DEFINE_string("output_dir", None, "Run folder (default: runs/<dataset>-<type><ratio>-<backbone>-"

@@ -2,6 +2,7 @@
 
 import functools
 
+from models.heads import CosineDense
 from models.resnet_cifar import OptionAShortcut, resnet_cifar
 from models.small_cnn import small_cnn
 
@@ -13,11 +14,11 @@ BACKBONES = {
 }
 
 
-def build_backbone(name, num_classes, input_shape):
-    """Builds backbone `name` with a `num_classes`-way dense head for `input_shape` (H, W, C)."""
+def build_backbone(name, num_classes, input_shape, head="linear"):
+    """Builds backbone `name` with a `num_classes`-way head ("linear" or "cosine") for (H, W, C) input."""
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}. Valid backbones: {', '.join(sorted(BACKBONES))}.")
-    return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), name=name)
+    return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name)
 
 
-__all__ = ["BACKBONES", "build_backbone", "OptionAShortcut", "resnet_cifar", "small_cnn"]
+__all__ = ["BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "resnet_cifar", "small_cnn"]

@@ -11,6 +11,8 @@ import math
 import keras
 from keras import layers, ops
 
+from models.heads import classifier
+
 _BN = dict(momentum=0.9, epsilon=1e-5)
 
 
@@ -74,13 +76,14 @@ def _basic_block(x, filters, stride, name):
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def resnet_cifar(num_classes, input_shape=(32, 32, 3), depth=32, widths=(16, 32, 64), name=None):
+def resnet_cifar(num_classes, input_shape=(32, 32, 3), depth=32, widths=(16, 32, 64), head="linear", name=None):
     """CIFAR ResNet of `depth` = 6n + 2 layers; returns logits (B, num_classes).
 
     Args:
       num_classes: size of the dense head.
       input_shape: (H, W, C) of normalised float images.
       depth: 20, 32, 44, 56, 110, ... (ResNet-32 has n = 5 blocks per stage).
+      head: "linear" (dense, the default) or "cosine" (LDAM's normalised head).
     """
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110), got {depth}.")
@@ -95,7 +98,6 @@ def resnet_cifar(num_classes, input_shape=(32, 32, 3), depth=32, widths=(16, 32,
             x = _basic_block(x, width, stride, f"stage{stage + 1}_block{block + 1}")
     features = layers.GlobalAveragePooling2D(name="features")(x)
     bound = 1.0 / math.sqrt(widths[-1])  # PyTorch nn.Linear default bias init
-    logits = layers.Dense(num_classes, kernel_initializer=_he_normal(),
-                          bias_initializer=keras.initializers.RandomUniform(-bound, bound),
-                          dtype="float32", name="logits")(features)
+    logits = classifier(features, num_classes, head, kernel_initializer=_he_normal(),
+                        bias_initializer=keras.initializers.RandomUniform(-bound, bound))
     return keras.Model(inputs, logits, name=name or f"resnet{depth}")

@@ -3,8 +3,10 @@
 import keras
 from keras import layers
 
+from models.heads import classifier
 
-def small_cnn(num_classes, input_shape=(8, 8, 1), widths=(32, 64, 128), name="small_cnn"):
+
+def small_cnn(num_classes, input_shape=(8, 8, 1), widths=(32, 64, 128), head="linear", name="small_cnn"):
     """Conv-BN-ReLU x3 (the second and third with stride 2), global pool, dense.
 
     Input (B, H, W, C) normalised floats -> logits (B, num_classes).
@@ -17,5 +19,5 @@ def small_cnn(num_classes, input_shape=(8, 8, 1), widths=(32, 64, 128), name="sm
         x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i + 1}")(x)
         x = layers.ReLU(name=f"relu{i + 1}")(x)
     features = layers.GlobalAveragePooling2D(name="features")(x)
-    logits = layers.Dense(num_classes, dtype="float32", name="logits")(features)
+    logits = classifier(features, num_classes, head)
     return keras.Model(inputs, logits, name=name)
