@@ -1,0 +1,137 @@
+"""results.json, RESULTS.md and plots from a list of benchmark runs (see benchmarks/runner.py)."""
+
+import csv
+import json
+import os
+from collections import defaultdict
+
+import numpy as np
+
+from benchmarks.paper import paper_top1
+
+PLOT_METHODS = ("ce", "cb", "bkd")
+
+
+def _mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "absent"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+
+
+def _halves(run):
+    acc = np.array([np.nan if a is None else a for a in run["per_class"]])
+    half = len(acc) // 2
+    return float(np.nanmean(acc[:half])), float(np.nanmean(acc[half:]))
+
+
+def _group(runs):
+    by_setting = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        key = (run["dataset"], run["imbalance_type"], run["imbalance_ratio"])
+        by_setting[key][run["variant"]].append(run)
+    return by_setting
+
+
+def _table(setting, variants):
+    rows = ["| method | seeds | top-1 % | Many % | Medium % | Few % | head half % | tail half % | "
+            "paper top-1 % (200 ep) | train images/s |", "|---" * 10 + "|"]
+    for variant, runs in variants.items():
+        halves = [_halves(r) for r in runs]
+        paper = paper_top1(*setting, variant)
+        speed = [r["images_per_sec"] for r in runs if r["images_per_sec"]]
+        rows.append(f"| {variant} | {', '.join(str(r['seed']) for r in runs)} | {_mean_std([r['top1'] for r in runs])} | "
+                    f"{_mean_std([r['many'] for r in runs])} | {_mean_std([r['medium'] for r in runs])} | "
+                    f"{_mean_std([r['few'] for r in runs])} | {_mean_std([h[0] for h in halves])} | "
+                    f"{_mean_std([h[1] for h in halves])} | {'' if paper is None else paper} | "
+                    f"{'' if not speed else f'{np.mean(speed):.0f}'} |")
+    return "\n".join(rows)
+
+
+def _plots(setting, variants, plot_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tag = f"{setting[0]}-{setting[1]}{setting[2]:g}"
+    present = [m for m in PLOT_METHODS if m in variants]
+    written = {}
+    if present:
+        any_run = variants[present[0]][0]
+        counts = any_run["train_counts"]
+        x = np.arange(len(counts))
+        fig, ax = plt.subplots(figsize=(max(6, len(counts) * 0.6), 3.5))
+        width = 0.8 / len(present)
+        for i, m in enumerate(present):
+            acc = np.nanmean([[np.nan if a is None else a for a in r["per_class"]] for r in variants[m]], axis=0)
+            ax.bar(x + (i - (len(present) - 1) / 2) * width, acc, width, label=m)
+        ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in enumerate(counts)], fontsize=7)
+        ax.set_ylabel("test accuracy %")
+        ax.set_title(f"Per-class accuracy, {tag} (mean over seeds)")
+        ax.legend()
+        fig.tight_layout()
+        written["per_class"] = os.path.join(plot_dir, f"per_class_{tag}.png")
+        fig.savefig(written["per_class"], dpi=110)
+        plt.close(fig)
+
+        fig, axes = plt.subplots(1, len(present), figsize=(3.6 * len(present), 3.4))
+        for ax, m in zip(np.atleast_1d(axes), present):
+            cm = np.asarray(variants[m][0]["confusion_matrix"], float)
+            cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+            ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+            ax.set_title(f"{m} (seed {variants[m][0]['seed']})")
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+        fig.tight_layout()
+        written["confusion"] = os.path.join(plot_dir, f"confusion_{tag}.png")
+        fig.savefig(written["confusion"], dpi=110)
+        plt.close(fig)
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for variant, runs in variants.items():
+        stage = "teacher" if variant == "ce" else "student"
+        path = os.path.join(runs[0]["run_dir"], stage, "log.csv")
+        if not os.path.exists(path):
+            continue
+        rows = list(csv.DictReader(open(path)))
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        ax_loss.plot(epochs, [float(r["loss"]) for r in rows], label=variant)
+        val = [(e, 100 * float(r["val_accuracy"])) for e, r in zip(epochs, rows)
+               if r.get("val_accuracy") not in (None, "", "NA")]
+        if not val or val[-1][0] != epochs[-1]:
+            val.append((epochs[-1], runs[0]["top1"]))       # the final evaluation
+        line, = ax_acc.plot(*zip(*val), marker="o", label=f"{variant} test")
+        ax_acc.plot(epochs, [100 * float(r["accuracy"]) for r in rows], linestyle="--", color=line.get_color(),
+                    alpha=0.6, label=f"{variant} train (mixed labels)")
+    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("training loss (total)"), ax_loss.legend(fontsize=7)
+    ax_acc.set_xlabel("epoch"), ax_acc.set_ylabel("top-1 %"), ax_acc.legend(fontsize=7)
+    fig.suptitle(f"Training curves, {tag} (first seed)")
+    fig.tight_layout()
+    written["curves"] = os.path.join(plot_dir, f"curves_{tag}.png")
+    fig.savefig(written["curves"], dpi=110)
+    plt.close(fig)
+    return written
+
+
+def write_all(runs, results_dir):
+    """Writes results.json, RESULTS.md and plots/ under results_dir."""
+    os.makedirs(os.path.join(results_dir, "plots"), exist_ok=True)
+    with open(os.path.join(results_dir, "results.json"), "w") as f:
+        json.dump([{k: v for k, v in r.items() if k != "confusion_matrix"} for r in runs], f, indent=1)
+    parts = ["# Benchmark results\n", "Generated by `python -m benchmarks.runner` (see each table's commands). "
+             "Top-1 is the last epoch on the balanced test set, mean ± sample std over seeds. Head / tail half: "
+             "mean per-class accuracy of the first / last C/2 classes. The paper's numbers are for the full "
+             "200-epoch schedule.\n"]
+    for setting, variants in _group(runs).items():
+        first = next(iter(variants.values()))[0]
+        parts.append(f"\n## {setting[0]}, {setting[1]}, ratio {setting[2]:g}: {first['epochs']} epochs, "
+                     f"data: {first['data_source']}\n")
+        parts.append(_table(setting, variants) + "\n")
+        plots = _plots(setting, variants, os.path.join(results_dir, "plots"))
+        for name, path in plots.items():
+            parts.append(f"\n![{name}]({os.path.relpath(path, results_dir)})\n")
+        parts.append("\nCommands:\n\n```\n" + "\n".join(r["command"] for v in variants.values() for r in v) + "\n```\n")
+    with open(os.path.join(results_dir, "RESULTS.md"), "w") as f:
+        f.write("".join(parts))

@@ -1,0 +1,128 @@
+"""Benchmark runner: methods x seeds x long-tailed settings at one schedule, then the report.
+
+    python -m benchmarks.runner --data_dir=/tmp/data/cifar10-jpeg --settings=cifar10:exp:100 \
+        --methods=ce,kd,cb,bkd --seeds=0,1 --epochs=40
+
+Each (setting, seed) trains one CE model that is both the "ce" result and the teacher of
+every distillation method. Every run is a `python -m bkd_keras.train` process writing
+to RUNS_DIR/<name> (log in RUNS_DIR/<name>.log); finished runs are skipped and an
+interrupted one resumes, so rerunning the command continues where it stopped.
+Writes RESULTS_DIR/results.json, RESULTS_DIR/RESULTS.md and the plots under RESULTS_DIR/plots.
+Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
+                  "cifar100, digits.")
+flags.DEFINE_list("methods", ["ce", "kd", "cb", "bkd"], "Methods (see module doc).")
+flags.DEFINE_list("seeds", ["0"], "Training seeds.")
+flags.DEFINE_integer("epochs", 40, "Epochs of every run (the recipe's shape is kept).")
+flags.DEFINE_enum("source", "folder", ["folder", "tfds"], "CIFAR from a class-per-folder tree or TFDS.")
+flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "The tree for --source=folder.")
+flags.DEFINE_string("runs_dir", "benchmarks/runs", "Run folders (git-ignored).")
+flags.DEFINE_string("results_dir", "benchmarks", "Where results.json, RESULTS.md and plots/ go.")
+flags.DEFINE_list("extra_flags", [], "More flags for every run, e.g. --precision=bfloat16.")
+flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished runs.")
+FLAGS = flags.FLAGS
+
+VARIANTS = {"bkd_nodefer": ("bkd", ["--bkd_start_epoch=0"])}
+
+
+def parse_setting(text):
+    try:
+        dataset, kind, ratio = text.split(":")
+        return dataset, kind, float(ratio)
+    except ValueError:
+        raise app.UsageError(f"--settings entries are dataset:type:ratio, got {text!r}") from None
+
+
+def data_flags(dataset, source, data_dir):
+    if dataset == "digits":
+        return ["--dataset=digits"], "sklearn digits"
+    if source == "folder":
+        return ["--dataset=folder", f"--data_dir={data_dir}", f"--preset={dataset}_lt"], f"folder {data_dir}"
+    return [f"--dataset={dataset}"], "tfds"
+
+
+def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra):
+    """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
+    dataset, kind, ratio = setting
+    method, variant_flags = VARIANTS.get(variant, (variant, []))
+    base = f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}"
+    out = os.path.join(runs_dir, f"{base}-{variant}")
+    args, _ = data_flags(dataset, source, data_dir)
+    args += [f"--imbalance_type={kind}", f"--imbalance_ratio={ratio:g}", f"--epochs={epochs}", f"--seed={seed}",
+             "--verbose=2", f"--output_dir={out}"] + list(extra)
+    if method == "ce":
+        return out, args + ["--stage=teacher"], method
+    from bkd_keras.methods import METHODS
+    if METHODS[method].needs_teacher:
+        teacher = os.path.join(runs_dir, f"{base}-ce", "export", "model.keras")
+        args.append(f"--teacher={teacher}")
+    return out, args + [f"--method={method}"] + variant_flags, method
+
+
+def ensure(out, args, log=print):
+    """Runs the CLI unless `out` holds a finished run; returns its results.json."""
+    results = os.path.join(out, "results.json")
+    if not os.path.exists(results):
+        log(f"running {os.path.basename(out)} (log: {out}.log)")
+        start = time.time()
+        with open(f"{out}.log", "a") as f:
+            code = subprocess.run([sys.executable, "-m", "bkd_keras.train", *args], stdout=f,
+                                  stderr=subprocess.STDOUT).returncode
+        if code:
+            raise RuntimeError(f"{os.path.basename(out)} failed (exit {code}); see {out}.log")
+        log(f"finished {os.path.basename(out)} in {(time.time() - start) / 60:.1f} min")
+    else:
+        log(f"skipping finished {os.path.basename(out)}")
+    with open(results) as f:
+        return json.load(f)
+
+
+def record(setting, variant, method, seed, epochs, source_name, out, args, results):
+    dataset, kind, ratio = setting
+    name, report = list(results["reports"].items())[-1]
+    stage = results["stages"].get("student" if name.startswith("student") else "teacher", {})
+    return {"dataset": dataset, "imbalance_type": kind, "imbalance_ratio": ratio, "method": method,
+            "variant": variant, "seed": int(seed), "epochs": epochs, "top1": report["top1"],
+            "many": report["many"], "medium": report["medium"], "few": report["few"],
+            "per_class": report["per_class"], "confusion_matrix": report["confusion_matrix"],
+            "train_counts": results["dataset"]["train_counts"],
+            "images_per_sec": stage.get("images_per_sec"), "data_source": source_name,
+            "run_dir": out, "command": "python -m bkd_keras.train " + " ".join(args)}
+
+
+def main(argv):
+    del argv
+    from benchmarks import report
+    os.makedirs(FLAGS.runs_dir, exist_ok=True)
+    runs = []
+    variants = list(dict.fromkeys(["ce"] + FLAGS.methods))     # the teacher first
+    for text in FLAGS.settings:
+        setting = parse_setting(text)
+        _, source_name = data_flags(setting[0], FLAGS.source, FLAGS.data_dir)
+        for seed in FLAGS.seeds:
+            for variant in variants:
+                out, args, method = plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir,
+                                         FLAGS.runs_dir, FLAGS.extra_flags)
+                if FLAGS.report_only and not os.path.exists(os.path.join(out, "results.json")):
+                    continue
+                if variant == "ce" and "ce" not in FLAGS.methods and not FLAGS.report_only:
+                    ensure(out, args)      # teacher only, not reported
+                    continue
+                results = ensure(out, args)
+                runs.append(record(setting, variant, method, seed, FLAGS.epochs, source_name, out, args, results))
+    report.write_all(runs, FLAGS.results_dir)
+    print(f"wrote {os.path.join(FLAGS.results_dir, 'RESULTS.md')} ({len(runs)} runs)")
+
+
+if __name__ == "__main__":
+    app.run(main)
