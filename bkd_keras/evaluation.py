@@ -6,15 +6,6 @@ import numpy as np
 GROUPS = (("many", lambda n: n > 100), ("medium", lambda n: 20 <= n <= 100), ("few", lambda n: n < 20))
 
 
-def predict_logits(model, dataset):
-    """Logits (N, C) and labels (N,) of a batched (images, labels) dataset, in order."""
-    logits, labels = [], []
-    for images, y in dataset:
-        logits.append(np.asarray(model(images, training=False), np.float32))
-        labels.append(np.asarray(y))
-    return np.concatenate(logits), np.concatenate(labels).astype(np.int64)
-
-
 def confusion_matrix(labels, predictions, num_classes):
     """(C, C) counts; rows are true classes, columns predictions."""
     matrix = np.zeros((num_classes, num_classes), np.int64)

@@ -40,15 +40,6 @@ def effective_number_weights(class_counts, beta=0.9999, normalize=True):
     return weights.astype(np.float32)
 
 
-def inverse_frequency_weights(class_counts, normalize=True):
-    """w_i proportional to 1 / n_i (the beta -> 1 limit), float32 (C,)."""
-    counts = np.asarray(class_counts, dtype=np.float64)
-    if np.any(counts < 1):
-        raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
-    weights = 1.0 / counts
-    return (weights / weights.sum() * len(counts) if normalize else weights).astype(np.float32)
-
-
 def _as_targets(y_true, num_classes):
     """Integer labels (B,) or soft targets (B, C) -> float32 (B, C)."""
     if len(y_true.shape) == 1 or (len(y_true.shape) == 2 and y_true.shape[-1] == 1 and num_classes != 1):

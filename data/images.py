@@ -64,8 +64,8 @@ def probe_channels(path):
     return 1 if image.shape[-1] == 1 else 3
 
 
-def decode_files(files, channels, image_size=None, keep=True, description="images"):
-    """Decodes every file (in parallel); returns uint8 (N, H, W, C) if `keep`, else None.
+def decode_files(files, channels, image_size=None, description="images"):
+    """Decodes every file (in parallel) into uint8 (N, H, W, C).
 
     Raises DataError naming the first unreadable file, or asking for `image_size`
     when the images differ in size.
@@ -87,11 +87,10 @@ def decode_files(files, channels, image_size=None, keep=True, description="image
             elif image.shape != shape:
                 raise DataError(f"Images differ in size ({files[i]} is {image.shape[:2]}, earlier ones "
                                 f"{shape[:2]}); pass --image_size=H,W to resize them all.")
-            if keep:
-                out.append(image)
+            out.append(image)
             if i % 500 == 0 or i == len(files) - 1:
                 progress.update(i + 1)
     except tf.errors.InvalidArgumentError:
         bad, reason = _find_bad_file(files, channels)
         raise DataError(f"Corrupt or unreadable image {bad}: {reason}. Remove or replace the file.") from None
-    return np.stack(out) if keep else None
+    return np.stack(out)

@@ -50,7 +50,7 @@ IMBALANCE_CHOICES = ("exp", "step", "none")
 def _materialise(split, channels, image_size, description):
     if split.images is not None:
         return split
-    images = image_io.decode_files(split.files, channels, image_size, keep=True, description=description)
+    images = image_io.decode_files(split.files, channels, image_size, description=description)
     return type(split)(labels=split.labels, images=images)
 
 
