@@ -7,12 +7,16 @@ Each (setting, seed) trains one CE model that is both the "ce" result and the te
 every distillation method. Every run is a `python -m bkd_keras.train` process writing
 to RUNS_DIR/<name> (log in RUNS_DIR/<name>.log); finished runs are skipped and an
 interrupted one resumes, so rerunning the command continues where it stopped.
+A finished run's small files (results.json, flags.json, the stages' log.csv; no weights)
+are copied to STORE_DIR/<name>, which is committed: later sessions reuse them, and
+retrain a stored teacher only when a distillation run needs its weights.
 Writes RESULTS_DIR/results.json, RESULTS_DIR/RESULTS.md and the plots under RESULTS_DIR/plots.
 Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0).
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +32,7 @@ flags.DEFINE_enum("source", "folder", ["folder", "tfds"], "CIFAR from a class-pe
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "The tree for --source=folder.")
 flags.DEFINE_string("runs_dir", "benchmarks/runs", "Run folders (git-ignored).")
 flags.DEFINE_string("results_dir", "benchmarks", "Where results.json, RESULTS.md and plots/ go.")
+flags.DEFINE_string("store_dir", "benchmarks/store", "Finished runs' small result files (committed).")
 flags.DEFINE_list("extra_flags", [], "More flags for every run, e.g. --precision=bfloat16.")
 flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished runs.")
 FLAGS = flags.FLAGS
@@ -69,22 +74,46 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra):
     return out, args + [f"--method={method}"] + variant_flags, method
 
 
-def ensure(out, args, log=print):
-    """Runs the CLI unless `out` holds a finished run; returns its results.json."""
-    results = os.path.join(out, "results.json")
-    if not os.path.exists(results):
-        log(f"running {os.path.basename(out)} (log: {out}.log)")
+STORED_FILES = ("results.json", "flags.json", "teacher/log.csv", "student/log.csv")
+
+
+def store(out, store_dir):
+    """Copies a finished run's small files to STORE_DIR/<name>; returns that folder."""
+    target = os.path.join(store_dir, os.path.basename(out))
+    for name in STORED_FILES:
+        if os.path.exists(os.path.join(out, name)):
+            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+            shutil.copyfile(os.path.join(out, name), os.path.join(target, name))
+    return target
+
+
+def ensure(out, args, store_dir, need_model=False, log=print):
+    """Runs the CLI unless the run is finished (here, or in the store when its weights are
+    not needed); returns (results dict, folder holding its results and logs)."""
+    name = os.path.basename(out)
+    stored = os.path.join(store_dir, name)
+    finished = os.path.exists(os.path.join(out, "results.json"))
+    has_model = os.path.exists(os.path.join(out, "export", "model.keras"))
+    if finished and (has_model or not need_model):
+        log(f"skipping finished {name}")
+        folder = store(out, store_dir)
+    elif os.path.exists(os.path.join(stored, "results.json")) and not need_model:
+        log(f"skipping finished {name} (stored)")
+        folder = stored
+    else:
+        if finished:   # only its weights are missing: train it again in a fresh folder
+            shutil.rmtree(out)
+        log(f"running {name} (log: {out}.log)")
         start = time.time()
         with open(f"{out}.log", "a") as f:
             code = subprocess.run([sys.executable, "-m", "bkd_keras.train", *args], stdout=f,
                                   stderr=subprocess.STDOUT).returncode
         if code:
-            raise RuntimeError(f"{os.path.basename(out)} failed (exit {code}); see {out}.log")
-        log(f"finished {os.path.basename(out)} in {(time.time() - start) / 60:.1f} min")
-    else:
-        log(f"skipping finished {os.path.basename(out)}")
-    with open(results) as f:
-        return json.load(f)
+            raise RuntimeError(f"{name} failed (exit {code}); see {out}.log")
+        log(f"finished {name} in {(time.time() - start) / 60:.1f} min")
+        folder = store(out, store_dir)
+    with open(os.path.join(folder, "results.json")) as f:
+        return json.load(f), folder
 
 
 def record(setting, variant, method, seed, epochs, source_name, out, args, results):
@@ -105,7 +134,9 @@ def main(argv):
     from benchmarks import report
     os.makedirs(FLAGS.runs_dir, exist_ok=True)
     runs = []
+    from bkd_keras.methods import METHODS
     variants = list(dict.fromkeys(["ce"] + FLAGS.methods))     # the teacher first
+    need_teacher = any(METHODS[VARIANTS.get(v, (v,))[0]].needs_teacher for v in variants)
     for text in FLAGS.settings:
         setting = parse_setting(text)
         _, source_name = data_flags(setting[0], FLAGS.source, FLAGS.data_dir)
@@ -113,13 +144,25 @@ def main(argv):
             for variant in variants:
                 out, args, method = plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir,
                                          FLAGS.runs_dir, FLAGS.extra_flags)
-                if FLAGS.report_only and not os.path.exists(os.path.join(out, "results.json")):
-                    continue
-                if variant == "ce" and "ce" not in FLAGS.methods and not FLAGS.report_only:
-                    ensure(out, args)      # teacher only, not reported
-                    continue
-                results = ensure(out, args)
-                runs.append(record(setting, variant, method, seed, FLAGS.epochs, source_name, out, args, results))
+                if FLAGS.report_only:
+                    folder = next((d for d in (out, os.path.join(FLAGS.store_dir, os.path.basename(out)))
+                                   if os.path.exists(os.path.join(d, "results.json"))), None)
+                    if folder is None or (variant == "ce" and "ce" not in FLAGS.methods):
+                        continue
+                    with open(os.path.join(folder, "results.json")) as f:
+                        results = json.load(f)
+                else:
+                    # The teacher's weights are needed only if a distillation run is still to train.
+                    pending = need_teacher and variant == "ce" and any(
+                        not os.path.exists(os.path.join(FLAGS.store_dir, os.path.basename(
+                            plan(setting, v, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir, FLAGS.runs_dir,
+                                 FLAGS.extra_flags)[0]), "results.json"))
+                        for v in variants if METHODS[VARIANTS.get(v, (v,))[0]].needs_teacher)
+                    results, folder = ensure(out, args, FLAGS.store_dir, need_model=pending)
+                    if variant == "ce" and "ce" not in FLAGS.methods:
+                        continue           # teacher only, not reported
+                runs.append(record(setting, variant, method, seed, FLAGS.epochs, source_name, folder, args,
+                                   results))
     report.write_all(runs, FLAGS.results_dir)
     print(f"wrote {os.path.join(FLAGS.results_dir, 'RESULTS.md')} ({len(runs)} runs)")
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def runner(tmp_path, *extra):
     cmd = [sys.executable, "-m", "benchmarks.runner", "--settings=digits:exp:20", "--methods=ce,kd,cb,bkd",
-           "--seeds=0", "--epochs=1", f"--runs_dir={tmp_path}/runs", f"--results_dir={tmp_path}/out", *extra]
+           "--seeds=0", "--epochs=1", f"--runs_dir={tmp_path}/runs", f"--results_dir={tmp_path}/out",
+           f"--store_dir={tmp_path}/store", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
@@ -26,10 +28,26 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
         assert x["dataset"] == "digits" and x["epochs"] == 1 and 0 <= x["top1"] <= 100
     kd = next(x for x in runs if x["method"] == "kd")
     assert "--teacher=" in kd["command"] and "s0-ce/export/model.keras" in kd["command"]
-    assert not os.path.exists(os.path.join(kd["run_dir"], "teacher"))      # the shared teacher was reused
+    assert not os.path.exists(tmp_path / "runs" / "digits-exp20-e1-s0-kd" / "teacher")   # shared teacher reused
+    assert os.path.exists(tmp_path / "store" / "digits-exp20-e1-s0-kd" / "student" / "log.csv")
+    assert not any(name.endswith(".keras") for _, _, files in os.walk(tmp_path / "store") for name in files)
     md = open(tmp_path / "out" / "RESULTS.md").read()
     assert "| bkd | 0 |" in md and "python -m bkd_keras.train" in md
     for name in ("per_class", "confusion", "curves"):
         assert os.path.exists(tmp_path / "out" / "plots" / f"{name}_digits-exp20.png")
     again = runner(tmp_path)
     assert again.returncode == 0 and again.stdout.count("skipping finished") == 4
+
+    # A later session: no run folders, only the committed store -> nothing is retrained.
+    shutil.rmtree(tmp_path / "runs")
+    later = runner(tmp_path)
+    assert later.returncode == 0 and later.stdout.count("(stored)") == 4 and "running" not in later.stdout
+    assert json.load(open(tmp_path / "out" / "results.json")) == runs
+
+    # A distillation run still to do: its teacher is retrained for the weights, stored results reused.
+    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "store" / "digits-exp20-e1-s0-bkd")
+    partial = runner(tmp_path)
+    assert partial.returncode == 0, partial.stdout[-2000:] + partial.stderr[-2000:]
+    assert "running digits-exp20-e1-s0-ce" in partial.stdout and "running digits-exp20-e1-s0-bkd" in partial.stdout
+    assert partial.stdout.count("(stored)") == 2                           # kd and cb
