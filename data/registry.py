@@ -88,8 +88,6 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
     if imbalance_type != "none":
         pool = np.bincount(train.labels, minlength=num_classes)
         n_max = int(max_per_class or info.max_per_class or pool.min())
-        if n_max > pool.min() and max_per_class is None and info.max_per_class is None:
-            n_max = int(pool.min())
         counts = long_tail_counts(n_max, num_classes, imbalance_ratio, imbalance_type)
         if min(counts) < 1:
             raise DataError(f"Imbalance ratio {imbalance_ratio} with {n_max} images for the head class leaves "
