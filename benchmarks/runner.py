@@ -136,14 +136,20 @@ def main(argv):
     runs = []
     from bkd_keras.methods import METHODS
     variants = list(dict.fromkeys(["ce"] + FLAGS.methods))     # the teacher first
-    need_teacher = any(METHODS[VARIANTS.get(v, (v,))[0]].needs_teacher for v in variants)
+    distilling = [v for v in variants if METHODS[VARIANTS.get(v, (v,))[0]].needs_teacher]
+
+    def plan_run(setting, variant, seed):
+        return plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir, FLAGS.runs_dir,
+                    FLAGS.extra_flags)
+
+    def stored(out):
+        return os.path.exists(os.path.join(FLAGS.store_dir, os.path.basename(out), "results.json"))
     for text in FLAGS.settings:
         setting = parse_setting(text)
         _, source_name = data_flags(setting[0], FLAGS.source, FLAGS.data_dir)
         for seed in FLAGS.seeds:
             for variant in variants:
-                out, args, method = plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir,
-                                         FLAGS.runs_dir, FLAGS.extra_flags)
+                out, args, method = plan_run(setting, variant, seed)
                 if FLAGS.report_only:
                     folder = next((d for d in (out, os.path.join(FLAGS.store_dir, os.path.basename(out)))
                                    if os.path.exists(os.path.join(d, "results.json"))), None)
@@ -153,11 +159,8 @@ def main(argv):
                         results = json.load(f)
                 else:
                     # The teacher's weights are needed only if a distillation run is still to train.
-                    pending = need_teacher and variant == "ce" and any(
-                        not os.path.exists(os.path.join(FLAGS.store_dir, os.path.basename(
-                            plan(setting, v, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir, FLAGS.runs_dir,
-                                 FLAGS.extra_flags)[0]), "results.json"))
-                        for v in variants if METHODS[VARIANTS.get(v, (v,))[0]].needs_teacher)
+                    pending = variant == "ce" and any(not stored(plan_run(setting, v, seed)[0])
+                                                      for v in distilling)
                     results, folder = ensure(out, args, FLAGS.store_dir, need_model=pending)
                     if variant == "ce" and "ce" not in FLAGS.methods:
                         continue           # teacher only, not reported

@@ -54,14 +54,14 @@ def _find_bad_file(files, channels):
     return None, None
 
 
-def probe_channels(path):
-    """Number of channels to decode every image with: 1 for grayscale, else 3."""
+def probe_image(path):
+    """(channels to decode every image with: 1 for grayscale, else 3; (H, W) of this image)."""
     try:
         image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
         raise DataError(f"Cannot read image {path}: {_reason(err)}. "
                         "Remove or replace the file.") from None
-    return 1 if image.shape[-1] == 1 else 3
+    return (1 if image.shape[-1] == 1 else 3), tuple(image.shape[:2])
 
 
 def decode_files(files, channels, image_size=None, description="images"):

@@ -97,14 +97,16 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
         except ValueError as err:
             raise DataError(str(err)) from None
 
-    budget = image_io.memory_budget_bytes()
     if train.files is not None:
-        channels = image_io.probe_channels(train.files[0])
+        channels, first_size = image_io.probe_image(train.files[0])
         size = tuple(image_size) if image_size else None
+        # Estimated from the first image, before decoding anything.
+        needed = (len(train) + len(test)) * int(np.prod(size or first_size)) * channels
+        budget = image_io.memory_budget_bytes()
+        if needed > budget:
+            raise DataError(f"Decoded images would need {needed / 2**30:.1f} GiB, more than the "
+                            f"{budget / 2**30:.1f} GiB allowed; pass a smaller --image_size.")
         train = _materialise(train, channels, size, "train images")
-        if train.images.nbytes * (1 + len(test) / len(train)) > budget:
-            raise DataError(f"Decoded images need more than {budget >> 30} GiB of memory; "
-                            "pass a smaller --image_size.")
         test = _materialise(test, channels, size or train.images.shape[1:3], "test images")
         if test.images.shape[1:] != train.images.shape[1:]:
             raise DataError(f"Test images are {test.images.shape[1:]} but train images "

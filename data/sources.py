@@ -107,10 +107,11 @@ def scan_folder_tree(data_dir):
             files += found
             labels += [label] * len(found)
         splits[split] = Split(np.asarray(labels, np.int64), files=files)
-    extra = set(os.listdir(os.path.join(data_dir, "test"))) - set(class_names) if os.path.isdir(
-        os.path.join(data_dir, "test")) else set()
-    if any(os.path.isdir(os.path.join(data_dir, "test", e)) for e in extra):
-        raise DataError(f"test/ has class folders missing from train/: {sorted(extra)}.")
+    test_dir = os.path.join(data_dir, "test")   # exists: every class has test images
+    extra = sorted(d for d in os.listdir(test_dir)
+                   if d not in class_names and os.path.isdir(os.path.join(test_dir, d)))
+    if extra:
+        raise DataError(f"test/ has class folders missing from train/: {extra}.")
     return dict(train=splits["train"], test=splits["test"], class_names=class_names)
 
 
