@@ -9,11 +9,12 @@ import keras
 import numpy as np
 
 from bkd_keras import callbacks as callbacks_lib
-from bkd_keras import evaluation
+from bkd_keras import diagnostics, evaluation
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import export_classifier
 from bkd_keras.io_utils import atomic_save_model, atomic_write_json, atomic_write_text, read_json
+from bkd_keras.losses import effective_number_weights
 from bkd_keras.methods import METHODS, build_losses, get_method
 from bkd_keras.optimizers import CoupledSGD
 from bkd_keras.precision import policy_scope, with_precision
@@ -179,6 +180,19 @@ def evaluate(model, dataset, verbose="auto"):
     return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
 
 
+def check_teacher_fit(teacher, dataset, config, log=print):
+    """The balanced target's agreement with the labels on the training split; warns if poor."""
+    logits = teacher.predict(eval_dataset(dataset, 512, "train"), verbose=0)
+    weights = effective_number_weights(dataset.class_counts, config.beta)
+    report = diagnostics.balanced_target_fit(logits, dataset.train.labels, weights, config.temperature)
+    log("balanced teacher target keeps the label (% of train images per class): "
+        + str([round(v, 1) for v in report["target_top1"]]))
+    warning = diagnostics.fit_warning(report, dataset.class_counts)
+    if warning:
+        log("WARNING: " + warning)
+    return report
+
+
 def run(config, log=print, extra_callbacks=()):
     """Runs the configured stages; returns the results dict also written to results.json.
 
@@ -213,6 +227,9 @@ def run(config, log=print, extra_callbacks=()):
                                                  extra_callbacks=extra_callbacks)
     if teacher is not None:
         reports["teacher"] = evaluate(teacher, dataset, config.verbose)
+    teacher_fit = None
+    if teacher is not None and method.distillation == "bkd" and config.stage != "teacher":
+        teacher_fit = check_teacher_fit(teacher, dataset, config, log)
 
     final = teacher
     if config.stage != "teacher":
@@ -231,6 +248,7 @@ def run(config, log=print, extra_callbacks=()):
                     "test_size": len(dataset.test), "image_shape": list(dataset.image_shape)},
         "stages": stages,
         "reports": reports,
+        "teacher_fit": teacher_fit,
         "exports": {"saved_model": os.path.join(export_dir, "saved_model"),
                     "keras": os.path.join(export_dir, "model.keras")},
     }
