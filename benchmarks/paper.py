@@ -1,4 +1,4 @@
-"""The paper's reported top-1 (%), ResNet-32, last epoch of 200 (RECIPE.md), by setting and method."""
+"""The paper's reported top-1 (%) by setting and method (RECIPE.md): CIFAR ResNet-32 200 epochs, AG's News TextCNN."""
 
 PAPER_TOP1 = {
     ("cifar10", "exp", 100): {"ce": 70.4, "kd": 70.7, "cb": 72.1, "mixup": 71.4, "bkd": 82.5,
@@ -11,6 +11,8 @@ PAPER_TOP1 = {
     ("cifar100", "exp", 50): {"ce": 43.9, "kd": 45.5, "cb": 38.6, "mixup": 43.6, "bkd": 51.7},
     ("cifar100", "exp", 10): {"ce": 55.7, "kd": 59.2, "cb": 54.9, "mixup": 57.5, "bkd": 62.0},
     ("cifar100", "step", 100): {"ce": 38.8, "kd": 39.3, "cb": 23.3, "mixup": 38.3, "bkd": 47.3},
+    # Table 6: long-tailed AG's News, TextCNN on GloVe, 30 epochs.
+    ("ag_news", "exp", 100): {"ce": 69.2, "kd": 67.1, "cb": 74.3, "bkd": 80.3},
 }
 
 

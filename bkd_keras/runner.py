@@ -12,7 +12,7 @@ from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
-from bkd_keras.export import export_classifier
+from bkd_keras.export import export_classifier, read_vocabulary, write_vocabulary
 from bkd_keras.io_utils import atomic_save_model, atomic_write_json, atomic_write_text, read_json
 from bkd_keras.losses import effective_number_weights
 from bkd_keras.methods import METHODS, build_losses, get_method
@@ -21,6 +21,7 @@ from bkd_keras.precision import policy_scope, with_precision
 from bkd_keras.schedules import SCHEDULES
 from bkd_keras.strategies import make_strategy
 from data import eval_dataset, load_dataset, steps_per_epoch, train_dataset
+from data.embeddings import embedding_matrix
 from models import build_backbone
 
 _IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir")
@@ -60,6 +61,11 @@ def load_teacher(path, dataset):
     if teacher.output_shape[-1] != dataset.num_classes:
         raise ConfigError(f"The teacher {path} predicts {teacher.output_shape[-1]} classes but {dataset.name} has "
                           f"{dataset.num_classes}; train a teacher on this dataset (omit --teacher).")
+    if dataset.is_text and read_vocabulary(os.path.dirname(path)) != dataset.vocabulary:
+        raise ConfigError(f"The teacher {path} was trained with another vocabulary than this run's "
+                          f"({os.path.dirname(path)}/vocabulary.txt differs or is missing): token ids would "
+                          "mean different words. Train the teacher with the same text data and "
+                          "--max_tokens, or omit --teacher.")
     if tuple(teacher.input_shape[1:]) != tuple(dataset.image_shape):
         raise ConfigError(f"The teacher {path} takes images of shape {tuple(teacher.input_shape[1:])} but "
                           f"{dataset.name} has {tuple(dataset.image_shape)}; use a teacher trained on this data.")
@@ -103,9 +109,13 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
     """Student + losses + optimizer inside `strategy.scope()`, compiled and built."""
     epochs = epochs or config.epochs
     steps = steps_per_epoch(dataset, config.batch_size)
+    embeddings = None
+    if dataset.is_text:
+        embeddings, _ = embedding_matrix(dataset.vocabulary, config.embeddings, config.embedding_dim, config.seed)
     with strategy.scope():
         with policy_scope(config.precision):
-            student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape, method.head)
+            student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape, method.head,
+                                     embedding_matrix=embeddings)
         classification, distillation = build_losses(
             method, dataset.class_counts, config.beta, config.temperature, config.bkd_start_epoch,
             la_tau=config.la_tau, ldam_max_margin=config.ldam_max_margin, ldam_scale=config.ldam_scale)
@@ -116,12 +126,12 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                               config.mixup_alpha if method.mixup else 0.0, seed=config.seed,
                               name="distiller")
         schedule = SCHEDULES[config.lr_schedule](config.learning_rate, steps, epochs,
-                                                 warmup_epochs=config.warmup_epochs)
+                                                 warmup_epochs=config.warmup_epochs, decay_at=config.lr_decay_at)
         optimizer = CoupledSGD(schedule, momentum=config.momentum, l2=config.weight_decay)
         if config.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         distiller.compile(optimizer=optimizer)
-        distiller(np.zeros((1,) + tuple(dataset.image_shape), np.float32))
+        distiller(np.zeros((1,) + tuple(dataset.image_shape), "int64" if dataset.is_text else "float32"))
     return distiller
 
 
@@ -166,6 +176,8 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
             "images_per_sec": float(np.median(rates)) if rates else None,
             "images_per_sec_per_epoch": rates}
     atomic_save_model(distiller.student, model_path)
+    if dataset.is_text:
+        write_vocabulary(dataset.vocabulary, stage_dir)
     atomic_write_json(info_path, info)
     shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
     return distiller.student, info
@@ -206,7 +218,8 @@ def run(config, log=print, extra_callbacks=()):
                            imbalance_ratio=config.imbalance_ratio, subset_seed=config.subset_seed,
                            max_per_class=config.max_per_class, image_size=config.image_size,
                            train_list=config.train_list, test_list=config.test_list,
-                           tfds_download=config.tfds_download, mean=config.mean, std=config.std)
+                           tfds_download=config.tfds_download, mean=config.mean, std=config.std,
+                           max_tokens=config.max_tokens, sequence_length=config.sequence_length)
     log(dataset.summary())
     log(f"train counts per class: {dataset.class_counts.tolist()}")
     if config.batch_size > len(dataset.train):
@@ -239,7 +252,7 @@ def run(config, log=print, extra_callbacks=()):
         reports[f"student ({config.method})"] = evaluate(final, dataset, config.verbose)
 
     export_dir = os.path.join(config.output_dir, "export")
-    export_classifier(final, export_dir, dataset.mean, dataset.std)
+    export_classifier(final, export_dir, dataset.mean, dataset.std, dataset.vectorizer)
     table = evaluation.comparison_table(reports, dataset.class_names, dataset.class_counts)
     results = {
         "config": {k: _jsonable(v) for k, v in dataclasses.asdict(config).items()},

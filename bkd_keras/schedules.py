@@ -75,15 +75,16 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 "total_epochs": self.total_epochs, "warmup_epochs": self.warmup_epochs}
 
 
-def scaled_step_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs=5, decay_at=(0.8, 0.9),
-                         factors=(0.01, 0.0001)):
-    """The CIFAR recipe's shape at any length: drops at 80% and 90% of `epochs` (160/180 of 200)."""
+def scaled_step_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs=5, decay_at=(0.8, 0.9), decay=0.01):
+    """The CIFAR recipe's shape at any length: the LR is multiplied by `decay` at each fraction
+    `decay_at` of `epochs` (CIFAR: 0.8, 0.9 = epochs 160 and 180 of 200; text: 20 and 25 of 30)."""
     boundaries = [int(round(f * epochs)) for f in decay_at]
+    factors = [decay ** (i + 1) for i in range(len(boundaries))]
     return WarmupStepDecay(base_lr, steps_per_epoch, min(warmup_epochs, epochs), boundaries, factors)
 
 
 SCHEDULES = {
     "step": scaled_step_schedule,
-    "cosine": lambda base_lr, steps_per_epoch, epochs, warmup_epochs=0, **_: WarmupCosine(
+    "cosine": lambda base_lr, steps_per_epoch, epochs, warmup_epochs=0, decay_at=None: WarmupCosine(
         base_lr, steps_per_epoch, epochs, warmup_epochs),
 }

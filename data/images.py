@@ -16,9 +16,9 @@ def natural_key(text):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
 
 
-def list_images(directory):
-    """Image files directly inside `directory`, in natural order."""
-    names = [n for n in os.listdir(directory) if n.lower().endswith(IMAGE_EXTENSIONS)]
+def list_files(directory, extensions=IMAGE_EXTENSIONS):
+    """Files directly inside `directory` whose names end in `extensions`, in natural order."""
+    names = [n for n in os.listdir(directory) if n.lower().endswith(tuple(extensions))]
     return [os.path.join(directory, n) for n in sorted(names, key=natural_key)]
 
 

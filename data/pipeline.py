@@ -43,7 +43,7 @@ def augment(image, pad, flip, seed):
 
 
 def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False):
-    """Batches of (normalised float32 (B, H, W, C), int64 (B,)).
+    """Batches of (normalised float32 (B, H, W, C), or int64 token ids (B, L) for text; int64 (B,)).
 
     One epoch (`start_epoch`), or with `repeat` the epochs start_epoch, start_epoch + 1,
     ... back to back (pass `steps_per_epoch` to `fit`). Each epoch is the whole split in
@@ -51,13 +51,15 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     """
     split = dataset.train
     n = len(split)
+    if dataset.is_text:
+        return _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat)
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
     norm = normalizer(dataset.mean, dataset.std)
     pad, flip = dataset.augmentation.pad, dataset.augmentation.flip
 
     def one_epoch(epoch):
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), epoch])))
+        order = _epoch_order(n, seed, epoch)
 
         def load(position, index):
             image = tf.gather(images, index)
@@ -65,16 +67,40 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
                 image = augment(image, pad, flip, tf.stack([epoch * n + position, tf.constant(seed, tf.int64) + 1]))
             return norm(image), tf.gather(labels, index)
 
-        return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).enumerate() \
+        return tf.data.Dataset.from_tensor_slices(order).enumerate() \
             .map(load, num_parallel_calls=_PARALLEL, deterministic=True).batch(batch_size)
 
     end = _MAX_EPOCHS if repeat else start_epoch + 1
     return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
 
 
+def _epoch_order(n, seed, epoch):
+    return tf.cast(tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))),
+                   tf.int64)
+
+
+def _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat):
+    """Text: the same (seed, epoch) order; tokenised per batch by the dataset's vectorizer."""
+    texts = tf.constant(dataset.train.texts.astype(str))
+    labels = tf.constant(dataset.train.labels)
+    vectorizer = dataset.vectorizer
+
+    def one_epoch(epoch):
+        return tf.data.Dataset.from_tensor_slices(_epoch_order(len(dataset.train), seed, epoch)) \
+            .batch(batch_size).map(lambda index: (vectorizer(tf.gather(texts, index)), tf.gather(labels, index)),
+                                   num_parallel_calls=_PARALLEL, deterministic=True)
+
+    end = _MAX_EPOCHS if repeat else start_epoch + 1
+    return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
+
+
 def eval_dataset(dataset, batch_size, split="test"):
-    """Batches of (normalised images, labels) of `split`, in order, no augmentation."""
+    """Batches of (normalised images or token ids, labels) of `split`, in order, no augmentation."""
     data = getattr(dataset, split)
+    if dataset.is_text:
+        return tf.data.Dataset.from_tensor_slices((data.texts.astype(str), data.labels)).batch(batch_size) \
+            .map(lambda x, y: (dataset.vectorizer(x), y), num_parallel_calls=_PARALLEL) \
+            .prefetch(2).with_options(_options())
     norm = normalizer(dataset.mean, dataset.std)
     ds = tf.data.Dataset.from_tensor_slices((data.images, data.labels))
     return ds.batch(batch_size).map(lambda x, y: (norm(x), y), num_parallel_calls=_PARALLEL) \

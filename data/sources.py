@@ -39,34 +39,46 @@ def _tfds_host_reachable(host="www.cs.toronto.edu", timeout=5.0):
         return False
 
 
-def load_tfds_cifar(name, data_dir=None, download=True):
-    """CIFAR-10 / CIFAR-100 from TensorFlow Datasets as uint8 arrays (original order).
+def tfds_splits(name, read, data_dir=None, download=True, local_fix=None):
+    """(read(train ds), read(test ds), info) of TFDS dataset `name`.
 
     Fails fast with a DataError when the data is not prepared and the machine is
-    offline (TFDS itself would retry the download for minutes).
+    offline (TFDS itself would retry the download for minutes). `local_fix` says
+    which local source to use instead.
     """
     import tensorflow_datasets as tfds
 
     def load(split, download_now):
-        ds, info = tfds.load(name, split=split, as_supervised=True, shuffle_files=False,
-                             data_dir=data_dir, download=download_now, with_info=True)
-        # Chunks rather than batch_size=-1: that aborts the process on tfds.testing.mock_data.
-        chunks = list(tfds.as_numpy(ds.batch(10000)))
-        images = np.concatenate([c[0] for c in chunks]).astype(np.uint8)
-        return (images, np.concatenate([c[1] for c in chunks])), info
+        ds, info = tfds.load(name, split=split, shuffle_files=False, data_dir=data_dir,
+                             download=download_now, with_info=True)
+        return read(ds), info
 
     try:
-        (train_x, train_y), info = load("train", False)
+        train, info = load("train", False)
     except AssertionError:
-        fix = (f"Either run once on a machine with internet (TFDS caches it under {data_dir or '~/tensorflow_datasets'}), "
-               "or use a local copy: --dataset=folder --data_dir=PATH with PATH/train/<class>/*.")
+        fix = (f"Either run once on a machine with internet (TFDS caches it under "
+               f"{data_dir or '~/tensorflow_datasets'}), or use a local copy: {local_fix}.")
         if not download:
             raise DataError(f"TFDS dataset {name!r} is not prepared and downloading is disabled. {fix}") from None
         if not _tfds_host_reachable():
             raise DataError(f"TFDS dataset {name!r} is not downloaded and this machine cannot reach the "
                             f"download server (offline?). {fix}") from None
-        (train_x, train_y), info = load("train", True)
-    (test_x, test_y), _ = load("test", False)
+        train, info = load("train", True)
+    test, _ = load("test", False)
+    return train, test, info
+
+
+def load_tfds_cifar(name, data_dir=None, download=True):
+    """CIFAR-10 / CIFAR-100 from TensorFlow Datasets as uint8 arrays (original order)."""
+    import tensorflow_datasets as tfds
+
+    def read(ds):
+        # Chunks rather than batch_size=-1: that aborts the process on tfds.testing.mock_data.
+        chunks = list(tfds.as_numpy(ds.map(lambda x: (x["image"], x["label"])).batch(10000)))
+        return np.concatenate([c[0] for c in chunks]).astype(np.uint8), np.concatenate([c[1] for c in chunks])
+
+    (train_x, train_y), (test_x, test_y), info = tfds_splits(
+        name, read, data_dir, download, "--dataset=folder --data_dir=PATH with PATH/train/<class>/*")
     return dict(train=Split(train_y.astype(np.int64), images=train_x),
                 test=Split(test_y.astype(np.int64), images=test_x),
                 class_names=list(info.features["label"].names),
@@ -81,29 +93,31 @@ def _require_dir(path, what):
                         f"that holds {what}.")
 
 
-def scan_folder_tree(data_dir):
+def scan_folder_tree(data_dir, extensions=image_io.IMAGE_EXTENSIONS, kind="images"):
     """Class-per-folder tree `data_dir/{train,test}/<class>/*`: file lists and labels.
 
-    Classes are the sub-folders of train/ sorted by name (label = rank); files are in
-    natural order so the within-class order of the original set is kept.
+    Classes are the sub-folders of train/ sorted by name (label = rank); files (names
+    ending in `extensions`) are in natural order so the within-class order of the
+    original set is kept.
     """
-    _require_dir(data_dir, "train/<class>/* and test/<class>/* image folders")
+    example = f"*{extensions[0]}"
+    _require_dir(data_dir, f"train/<class>/{example} and test/<class>/{example} {kind}")
     splits = {}
     train_dir = os.path.join(data_dir, "train")
     if not os.path.isdir(train_dir):
-        raise DataError(f"{data_dir} has no train/ folder; expected {data_dir}/train/<class>/*.jpg "
-                        "and test/<class>/*.jpg.")
+        raise DataError(f"{data_dir} has no train/ folder; expected {data_dir}/train/<class>/{example} "
+                        f"and test/<class>/{example}.")
     class_names = sorted(d for d in os.listdir(train_dir) if os.path.isdir(os.path.join(train_dir, d)))
     if not class_names:
-        raise DataError(f"{train_dir} has no class sub-folders; expected train/<class>/*.jpg.")
+        raise DataError(f"{train_dir} has no class sub-folders; expected train/<class>/{example}.")
     for split in ("train", "test"):
         files, labels = [], []
         for label, cls in enumerate(class_names):
             cls_dir = os.path.join(data_dir, split, cls)
-            found = image_io.list_images(cls_dir) if os.path.isdir(cls_dir) else []
+            found = image_io.list_files(cls_dir, extensions) if os.path.isdir(cls_dir) else []
             if not found:
-                raise DataError(f"No images in {cls_dir} (class {cls!r}); every class needs "
-                                f"{split} images ({', '.join(image_io.IMAGE_EXTENSIONS)}).")
+                raise DataError(f"No {kind} in {cls_dir} (class {cls!r}); every class needs "
+                                f"{split} {kind} ({', '.join(extensions)}).")
             files += found
             labels += [label] * len(found)
         splits[split] = Split(np.asarray(labels, np.int64), files=files)

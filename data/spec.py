@@ -12,13 +12,15 @@ class DataError(ValueError):
 
 @dataclasses.dataclass
 class Split:
-    """One split: decoded uint8 images (N, H, W, C) in memory, or image files.
+    """One split: decoded uint8 images (N, H, W, C) in memory, image files, or raw texts.
 
-    Exactly one of `images` / `files` is set. `labels` is int64 (N,).
+    Exactly one of `images` / `files` / `texts` (object array of str, (N,)) is set.
+    `labels` is int64 (N,).
     """
     labels: np.ndarray
     images: Optional[np.ndarray] = None
     files: Optional[Sequence[str]] = None
+    texts: Optional[np.ndarray] = None
 
     def __len__(self):
         return len(self.labels)
@@ -27,7 +29,8 @@ class Split:
         indices = np.asarray(indices)
         return Split(labels=self.labels[indices],
                      images=None if self.images is None else self.images[indices],
-                     files=None if self.files is None else [self.files[i] for i in indices])
+                     files=None if self.files is None else [self.files[i] for i in indices],
+                     texts=None if self.texts is None else self.texts[indices])
 
 
 @dataclasses.dataclass
@@ -52,6 +55,17 @@ class LongTailDataset:
     mean: Sequence[float]
     std: Sequence[float]
     augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+    # Text datasets: the TextVectorization layer adapted on the train split; the model
+    # input is then its token ids, `image_shape` = (sequence_length,), mean/std unused.
+    vectorizer: Optional[object] = None
+
+    @property
+    def is_text(self):
+        return self.vectorizer is not None
+
+    @property
+    def vocabulary(self):
+        return self.vectorizer.get_vocabulary() if self.is_text else None
 
     @property
     def num_classes(self):
@@ -63,9 +77,11 @@ class LongTailDataset:
 
     def summary(self):
         counts = self.class_counts
-        return (f"{self.name}: {len(self.train)} train images in {self.num_classes} classes "
+        kind, shape = ("texts", f"{self.image_shape[0]} tokens, vocabulary {len(self.vocabulary)}") \
+            if self.is_text else ("images", f"image shape {self.image_shape}")
+        return (f"{self.name}: {len(self.train)} train {kind} in {self.num_classes} classes "
                 f"(max {counts.max()}, min {counts.min()}, ratio {counts.max() / max(counts.min(), 1):.1f}), "
-                f"{len(self.test)} test images, image shape {self.image_shape}")
+                f"{len(self.test)} test {kind}, {shape}")
 
 
 def channel_stats(images):

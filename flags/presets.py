@@ -10,6 +10,11 @@ _CIFAR = dict(backbone="resnet32", imbalance_type="exp", imbalance_ratio=100.0, 
               warmup_epochs=5, temperature=2.0, beta=0.9999, mixup_alpha=1.0, distillation_weight=1.0,
               eval_every=10, mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010))
 
+_TEXT = dict(backbone="textcnn", imbalance_type="exp", imbalance_ratio=100.0, epochs=30, batch_size=64,
+             learning_rate=0.1, momentum=0.9, weight_decay=2e-4, lr_schedule="step", lr_decay_at=(20 / 30, 25 / 30),
+             warmup_epochs=0, temperature=2.0, beta=0.9999, mixup_alpha=0.0, distillation_weight=1.0,
+             bkd_start_fraction=0.0, eval_every=5, sequence_length=128, max_tokens=20000, embeddings="glove_6b_50d")
+
 PRESETS = {
     "digits_lt": dict(dataset="digits", backbone="small_cnn", imbalance_type="exp", imbalance_ratio=20.0,
                       epochs=40, batch_size=32, learning_rate=0.05, weight_decay=5e-4, warmup_epochs=2,
@@ -17,8 +22,13 @@ PRESETS = {
                       bkd_start_fraction=0.0, eval_every=0),
     "cifar10_lt": dict(_CIFAR, bkd_start_fraction=0.8),
     "cifar100_lt": dict(_CIFAR, bkd_start_fraction=0.0),
+    # RECIPE.md: TextCNN on GloVe, 30 epochs, batch 64, LR 0.1 x0.01 at epochs 20 and 25, no mixup.
+    "ag_news_lt": dict(_TEXT, dataset="ag_news"),
+    # The offline stand-in: 2,225 BBC articles leave 286..5 per class at rho 50 (rho 100 would keep 2).
+    "bbc_news_lt": dict(_TEXT, dataset="bbc_news", imbalance_ratio=50.0, sequence_length=400),
     "none": {},
 }
 
 # The preset a dataset gets when --preset is not given.
-DEFAULT_PRESET = {"digits": "digits_lt", "cifar10": "cifar10_lt", "cifar100": "cifar100_lt"}
+DEFAULT_PRESET = {"digits": "digits_lt", "cifar10": "cifar10_lt", "cifar100": "cifar100_lt",
+                  "ag_news": "ag_news_lt", "bbc_news": "bbc_news_lt"}

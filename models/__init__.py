@@ -5,20 +5,29 @@ import functools
 from models.heads import CosineDense
 from models.resnet_cifar import OptionAShortcut, resnet_cifar
 from models.small_cnn import small_cnn
+from models.text_cnn import text_cnn
 
 BACKBONES = {
     "resnet20": functools.partial(resnet_cifar, depth=20),
     "resnet32": functools.partial(resnet_cifar, depth=32),
     "resnet56": functools.partial(resnet_cifar, depth=56),
     "small_cnn": small_cnn,
+    "textcnn": text_cnn,
 }
+# Backbones whose input is token ids (text datasets); the others take images.
+TEXT_BACKBONES = {"textcnn"}
 
 
-def build_backbone(name, num_classes, input_shape, head="linear"):
-    """Builds backbone `name` with a `num_classes`-way head ("linear" or "cosine") for (H, W, C) input."""
+def build_backbone(name, num_classes, input_shape, head="linear", embedding_matrix=None):
+    """Builds backbone `name` with a `num_classes`-way head ("linear" or "cosine").
+
+    `input_shape`: (H, W, C) images, or (L,) token ids for text backbones, which also take
+    the initial `embedding_matrix` (V, d).
+    """
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}. Valid backbones: {', '.join(sorted(BACKBONES))}.")
-    return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name)
+    extra = {"embedding_matrix": embedding_matrix} if name in TEXT_BACKBONES else {}
+    return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name, **extra)
 
 
-__all__ = ["BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "resnet_cifar", "small_cnn"]
+__all__ = ["BACKBONES", "TEXT_BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "resnet_cifar", "small_cnn", "text_cnn"]

