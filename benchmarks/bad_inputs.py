@@ -62,7 +62,7 @@ def main():
                                                         "--notfds_download"]),
         ("batch size larger than the dataset", ["--batch_size=100000"]),
         ("temperature <= 0", ["--temperature=0"]),
-        ("beta outside [0, 1)", ["--beta=1.0"]),
+        ("beta outside [0, 1]", ["--beta=1.5"]),
         ("finished run without --overwrite", [f"--output_dir={finished}", "--epochs=1"]),
     ]
     subprocess.run([sys.executable, "-m", "bkd_keras.train", f"--output_dir={finished}", "--epochs=1",

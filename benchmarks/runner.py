@@ -16,6 +16,7 @@ Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,20 @@ flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished r
 FLAGS = flags.FLAGS
 
 VARIANTS = {"bkd_nodefer": ("bkd", ["--bkd_start_epoch=0"])}
+# Sweeps (paper Figs. 5, 6): METHOD_T<value> sets --temperature, METHOD_beta<value> --beta
+# (beta1 = inverse frequency), e.g. bkd_T1.5, bkd_beta0.99.
+SWEEP = re.compile(r"^(?P<method>[a-z_]+?)_(?P<param>T|beta)(?P<value>[0-9.]+)$")
+SWEEP_FLAGS = {"T": "--temperature", "beta": "--beta"}
+
+
+def resolve_variant(variant):
+    """(method, extra flags) of a --methods entry."""
+    if variant in VARIANTS:
+        return VARIANTS[variant]
+    match = SWEEP.match(variant)
+    if match:
+        return match["method"], [f"{SWEEP_FLAGS[match['param']]}={match['value']}"]
+    return variant, []
 
 
 def parse_setting(text):
@@ -64,7 +79,7 @@ def data_flags(dataset, source, data_dir):
 def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra):
     """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
     dataset, kind, ratio = setting
-    method, variant_flags = VARIANTS.get(variant, (variant, []))
+    method, variant_flags = resolve_variant(variant)
     base = f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}"
     out = os.path.join(runs_dir, f"{base}-{variant}")
     args, _ = data_flags(dataset, source, data_dir)
@@ -141,7 +156,11 @@ def main(argv):
     runs = []
     from bkd_keras.methods import METHODS
     variants = list(dict.fromkeys(["ce"] + FLAGS.methods))     # the teacher first
-    distilling = [v for v in variants if METHODS[VARIANTS.get(v, (v,))[0]].needs_teacher]
+    unknown = [v for v in variants if resolve_variant(v)[0] not in METHODS]
+    if unknown:
+        raise app.UsageError(f"Unknown --methods {unknown}; valid: {', '.join(sorted(METHODS))}, "
+                             f"{', '.join(VARIANTS)}, or METHOD_T<value> / METHOD_beta<value>.")
+    distilling = [v for v in variants if METHODS[resolve_variant(v)[0]].needs_teacher]
 
     def plan_run(setting, variant, seed):
         return plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir, FLAGS.runs_dir,

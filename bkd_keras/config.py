@@ -91,8 +91,9 @@ class TrainConfig:
             raise ConfigError(f"--imbalance_ratio must be >= 1 (n_max / n_min; 1 = balanced), got {self.imbalance_ratio}.")
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be > 0 (the paper uses 2), got {self.temperature}.")
-        if not 0 <= self.beta < 1:
-            raise ConfigError(f"--beta must be in [0, 1) (the paper uses 0.9999), got {self.beta}.")
+        if not 0 <= self.beta <= 1:
+            raise ConfigError(f"--beta must be in [0, 1] (the paper uses 0.9999; 1 = inverse frequency), "
+                              f"got {self.beta}.")
         if self.mixup_alpha < 0:
             raise ConfigError(f"--mixup_alpha must be >= 0 (0 disables mixup), got {self.mixup_alpha}.")
         for flag in ("epochs", "batch_size"):

@@ -20,7 +20,8 @@ def effective_number_weights(class_counts, beta=0.9999, normalize=True):
 
     Args:
       class_counts: (C,) training images per class, each >= 1.
-      beta: in [0, 1); beta -> 1 approaches inverse frequency, 0 gives equal weights.
+      beta: in [0, 1]; 1 is the limit beta -> 1, inverse frequency 1 / n_i (the paper's
+        "IF" in Fig. 6); 0 gives equal weights.
       normalize: scale so the weights sum to C (the reference's convention; BKD
         renormalises q, so the scale only matters for CB).
     Returns:
@@ -31,10 +32,15 @@ def effective_number_weights(class_counts, beta=0.9999, normalize=True):
         raise ValueError(f"class_counts must be a non-empty 1-D list, got shape {counts.shape}.")
     if np.any(counts < 1):
         raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta must be in [0, 1) (the paper uses 0.9999), got {beta}.")
-    # -expm1(n log beta) == 1 - beta**n without cancellation for beta near 1.
-    weights = (1.0 - beta) / -np.expm1(counts * np.log(beta)) if beta > 0 else np.ones_like(counts)
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1] (the paper uses 0.9999; 1 = inverse frequency), got {beta}.")
+    if beta == 1.0:
+        weights = 1.0 / counts
+    elif beta == 0.0:
+        weights = np.ones_like(counts)
+    else:
+        # -expm1(n log beta) == 1 - beta**n without cancellation for beta near 1.
+        weights = (1.0 - beta) / -np.expm1(counts * np.log(beta))
     if normalize:
         weights = weights / weights.sum() * len(counts)
     return weights.astype(np.float32)

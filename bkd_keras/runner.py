@@ -10,7 +10,7 @@ import numpy as np
 
 from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation
-from bkd_keras.config import ConfigError
+from bkd_keras.config import ConfigError, TrainConfig
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import export_classifier, read_vocabulary, write_vocabulary
 from bkd_keras.io_utils import atomic_save_model, atomic_write_json, atomic_write_text, read_json
@@ -38,8 +38,10 @@ def prepare_output_dir(config):
     current = dataclasses.asdict(config)
     if os.path.exists(flags_path):
         previous = read_json(flags_path)
+        defaults = dataclasses.asdict(TrainConfig())
+        # A setting added to TrainConfig after the run started is unchanged if it has its default.
         changed = sorted(k for k in current if k not in _IGNORED_ON_RESUME
-                         and _jsonable(previous.get(k)) != _jsonable(current[k]))
+                         and _jsonable(previous.get(k, defaults[k])) != _jsonable(current[k]))
         if changed:
             raise ConfigError(f"{out} holds an unfinished run with other settings ({', '.join(changed)}); "
                               "rerun with its settings to resume, or pass --overwrite / another --output_dir.")
@@ -192,6 +194,29 @@ def evaluate(model, dataset, verbose="auto"):
     return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
 
 
+def load_config_dataset(config):
+    """The long-tailed dataset a TrainConfig describes."""
+    return load_dataset(config.dataset, data_dir=config.data_dir, imbalance_type=config.imbalance_type,
+                        imbalance_ratio=config.imbalance_ratio, subset_seed=config.subset_seed,
+                        max_per_class=config.max_per_class, image_size=config.image_size,
+                        train_list=config.train_list, test_list=config.test_list,
+                        tfds_download=config.tfds_download, mean=config.mean, std=config.std,
+                        max_tokens=config.max_tokens, sequence_length=config.sequence_length)
+
+
+def read_run_config(run_dir):
+    """The TrainConfig of a run folder, from its flags.json."""
+    path = os.path.join(run_dir, "flags.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"{run_dir} is not a run folder (no flags.json); pass the --output_dir of a run.")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in read_json(path).items() if k in names}
+    for key in ("image_size", "mean", "std", "lr_decay_at"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    return TrainConfig(**values)
+
+
 def check_teacher_fit(teacher, dataset, config, log=print):
     """The balanced target's agreement with the labels on the training split; warns if poor."""
     logits = teacher.predict(eval_dataset(dataset, 512, "train"), verbose=0)
@@ -214,12 +239,7 @@ def run(config, log=print, extra_callbacks=()):
     prepare_output_dir(config)
     strategy = make_strategy(config.strategy)
     method = get_method(config.method)
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, imbalance_type=config.imbalance_type,
-                           imbalance_ratio=config.imbalance_ratio, subset_seed=config.subset_seed,
-                           max_per_class=config.max_per_class, image_size=config.image_size,
-                           train_list=config.train_list, test_list=config.test_list,
-                           tfds_download=config.tfds_download, mean=config.mean, std=config.std,
-                           max_tokens=config.max_tokens, sequence_length=config.sequence_length)
+    dataset = load_config_dataset(config)
     log(dataset.summary())
     log(f"train counts per class: {dataset.class_counts.tolist()}")
     if config.batch_size > len(dataset.train):

@@ -58,7 +58,7 @@ flags.DEFINE_list("lr_decay_at", [str(f) for f in _D.lr_decay_at], "Step schedul
 flags.DEFINE_integer("warmup_epochs", _D.warmup_epochs, "Linear warm-up epochs.")
 # BKD
 flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (> 0).")
-flags.DEFINE_float("beta", _D.beta, "Effective-number beta in [0, 1).")
+flags.DEFINE_float("beta", _D.beta, "Effective-number beta in [0, 1]; 1 = inverse frequency.")
 flags.DEFINE_float("distillation_weight", _D.distillation_weight, "lambda, the weight of the KD term.")
 flags.DEFINE_float("mixup_alpha", _D.mixup_alpha, "Mixup Beta(alpha, alpha) for methods with mixup; 0 disables.")
 flags.DEFINE_integer("bkd_start_epoch", None, "Deferred class weights (BKD's KD term, LDAM-DRW's CE): off "

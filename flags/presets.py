@@ -25,7 +25,10 @@ PRESETS = {
     # RECIPE.md: TextCNN on GloVe, 30 epochs, batch 64, LR 0.1 x0.01 at epochs 20 and 25, no mixup.
     "ag_news_lt": dict(_TEXT, dataset="ag_news"),
     # The offline stand-in: 2,225 BBC articles leave 286..5 per class at rho 50 (rho 100 would keep 2).
-    "bbc_news_lt": dict(_TEXT, dataset="bbc_news", imbalance_ratio=50.0, sequence_length=400),
+    # LR 0.02 with 3 warm-up epochs: at 0.1 the KD / BKD students' loss blew up in the first epoch
+    # and they ended 10-15 points below CE; CE itself is the same at 0.02 (72.0 vs 71.2, seed 0).
+    "bbc_news_lt": dict(_TEXT, dataset="bbc_news", imbalance_ratio=50.0, sequence_length=400,
+                        learning_rate=0.02, warmup_epochs=3),
     "none": {},
 }
 

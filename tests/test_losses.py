@@ -37,8 +37,16 @@ def test_effective_number_weights_formula():
 def test_effective_number_weights_bad_input():
     with pytest.raises(ValueError, match="at least one"):
         losses.effective_number_weights([10, 0])
-    with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        losses.effective_number_weights([10, 1], beta=1.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        losses.effective_number_weights([10, 1], beta=1.5)
+
+
+def test_beta_one_is_inverse_frequency_and_the_limit():
+    counts = [500, 50, 5]
+    inverse = np.array([1 / 500, 1 / 50, 1 / 5])
+    np.testing.assert_allclose(losses.effective_number_weights(counts, 1.0), inverse / inverse.sum() * 3, rtol=1e-6)
+    np.testing.assert_allclose(losses.effective_number_weights(counts, 1 - 1e-9),
+                               losses.effective_number_weights(counts, 1.0), rtol=1e-5)
 
 
 def test_hand_computed_two_class_case():

@@ -46,14 +46,14 @@ def test_losses_finite_for_single_example_classes_and_huge_logits():
 
 
 @pytest.mark.parametrize("kw,match", [
-    (dict(dataset="nope"), "Valid values: cifar10, cifar100, digits, folder, list"),
+    (dict(dataset="nope"), "Valid values: ag_news, bbc_news, cifar10, cifar100, digits, folder, list, text_folder, text_table"),
     (dict(backbone="nope"), "resnet20, resnet32"),
     (dict(method="nope"), "bkd, cb, ce"),
     (dict(strategy="tpu"), "default, mirrored"),
     (dict(imbalance_ratio=0.9), "imbalance_ratio must be >= 1"),
     (dict(temperature=-1.0), "temperature must be > 0"),
-    (dict(beta=-0.1), r"beta must be in \[0, 1\)"),
-    (dict(beta=1.5), r"beta must be in \[0, 1\)"),
+    (dict(beta=-0.1), r"beta must be in \[0, 1\]"),
+    (dict(beta=1.5), r"beta must be in \[0, 1\]"),
     (dict(mixup_alpha=-1.0), "mixup_alpha"),
     (dict(epochs=0), "epochs must be >= 1"),
     (dict(batch_size=5000), "larger than the"),
