@@ -27,11 +27,13 @@ class TrainConfig:
     sequence_length: int = 256         # text: tokens per example
     embeddings: str = "glove_6b_50d"   # text: GloVe .txt path, "glove_6b_50d" (PyPI package) or "random"
     embedding_dim: int = 50            # text, with embeddings="random"
+    augmentation: str = "pad_crop"     # pad_crop (CIFAR, images in memory) | resized_crop (224, streamed files)
     # Model and method
     backbone: str = "small_cnn"
     method: str = "bkd"
     stage: str = "all"                 # all | teacher | student
     teacher: Optional[str] = None      # path of a trained teacher .keras file
+    pretrained: Optional[str] = None   # "imagenet" or a weights file, for resnet50 / resnet152
     # Optimisation
     epochs: int = 30
     teacher_epochs: Optional[int] = None
@@ -57,6 +59,7 @@ class TrainConfig:
     strategy: str = "default"
     precision: str = "float32"         # student: float32 | bfloat16 | float16
     teacher_precision: str = "float32"  # frozen teacher's forward pass
+    jit_compile: bool = False          # XLA-compile the train step (accelerators; slower on CPU)
     eval_every: int = 10
     verbose: str = "auto"
     overwrite: bool = False
@@ -72,7 +75,7 @@ class TrainConfig:
         from bkd_keras.schedules import SCHEDULES
         from bkd_keras.strategies import STRATEGIES
         from data.registry import DATASETS, IMBALANCE_CHOICES
-        from models import BACKBONES, TEXT_BACKBONES
+        from models import BACKBONES, PRETRAINABLE, TEXT_BACKBONES
 
         def choice(flag, value, valid):
             if value not in valid:
@@ -87,6 +90,14 @@ class TrainConfig:
         choice("precision", self.precision, PRECISIONS)
         choice("teacher_precision", self.teacher_precision, PRECISIONS)
         choice("stage", self.stage, ("all", "teacher", "student"))
+        choice("augmentation", self.augmentation, ("pad_crop", "resized_crop"))
+        if self.augmentation == "resized_crop" and self.dataset not in ("folder", "list"):
+            raise ConfigError("--augmentation=resized_crop streams image files: use --dataset=folder or list.")
+        if self.pretrained and self.backbone not in PRETRAINABLE:
+            raise ConfigError(f"--pretrained is for --backbone={' or '.join(sorted(PRETRAINABLE))}, not {self.backbone}.")
+        if self.jit_compile and self.mixup_alpha > 0 and METHODS[self.method].mixup:
+            raise ConfigError("--jit_compile cannot compile mixup's Beta sampling (TensorFlow has no XLA kernel "
+                              "for random gamma on CPU); pass --mixup_alpha=0 or drop --jit_compile.")
         if self.imbalance_type != "none" and not self.imbalance_ratio >= 1:
             raise ConfigError(f"--imbalance_ratio must be >= 1 (n_max / n_min; 1 = balanced), got {self.imbalance_ratio}.")
         if not self.temperature > 0:

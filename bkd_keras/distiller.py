@@ -60,6 +60,14 @@ class Distiller(keras.Model):
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds a model inside `fit` by reducing a distributed batch, which fails
+        # under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica...)").
+        # A distiller whose layers and optimizer are already built needs no symbolic build.
+        if all(layer.built for layer in self._flatten_layers()) and (self.optimizer is None or self.optimizer.built):
+            return None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         images, labels = data[0], data[1]
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
@@ -94,7 +102,7 @@ class Distiller(keras.Model):
         if teacher_logits is not None:
             self.kd_tracker.update_state(ops.mean(kd), sample_weight=local)
         self.accuracy_tracker.update_state(ops.argmax(targets, axis=-1), logits)
-        return {m.name: m.result() for m in self.metrics}
+        return _logs(self.metrics)
 
     def test_step(self, data):
         images, labels = data[0], data[1]
@@ -105,7 +113,7 @@ class Distiller(keras.Model):
         self.total_tracker.update_state(ops.mean(ce), sample_weight=local)
         self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
         self.accuracy_tracker.update_state(labels, logits)
-        return {m.name: m.result() for m in (self.total_tracker, self.ce_tracker, self.accuracy_tracker)}
+        return _logs((self.total_tracker, self.ce_tracker, self.accuracy_tracker))
 
     def get_config(self):
         return {
@@ -139,6 +147,15 @@ def check_compatible(teacher, student):
     if t_in != s_in:
         raise ValueError(f"The teacher takes inputs of shape {t_in} but the student {s_in}; "
                          "use a teacher trained on the same image size.")
+
+
+def _logs(metrics):
+    """{name: result} of `metrics`. Under MultiWorkerMirroredStrategy Keras 3.15 averages the
+    replicas' logs with reduce(MEAN, axis=0), which fails on scalars: give them shape (1,)."""
+    logs = {m.name: m.result() for m in metrics}
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
+    return logs
 
 
 def _num_replicas():

@@ -19,7 +19,7 @@ from bkd_keras.methods import METHODS, build_losses, get_method
 from bkd_keras.optimizers import CoupledSGD
 from bkd_keras.precision import policy_scope, with_precision
 from bkd_keras.schedules import SCHEDULES
-from bkd_keras.strategies import make_strategy
+from bkd_keras.strategies import is_chief, make_strategy, worker_id
 from data import eval_dataset, load_dataset, steps_per_epoch, train_dataset
 from data.embeddings import embedding_matrix
 from models import build_backbone
@@ -117,7 +117,7 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
     with strategy.scope():
         with policy_scope(config.precision):
             student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape, method.head,
-                                     embedding_matrix=embeddings)
+                                     embedding_matrix=embeddings, pretrained=config.pretrained)
         classification, distillation = build_losses(
             method, dataset.class_counts, config.beta, config.temperature, config.bkd_start_epoch,
             la_tau=config.la_tau, ldam_max_margin=config.ldam_max_margin, ldam_scale=config.ldam_scale)
@@ -132,8 +132,9 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
         optimizer = CoupledSGD(schedule, momentum=config.momentum, l2=config.weight_decay)
         if config.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        distiller.compile(optimizer=optimizer)
+        distiller.compile(optimizer=optimizer, jit_compile=config.jit_compile)
         distiller(np.zeros((1,) + tuple(dataset.image_shape), "int64" if dataset.is_text else "float32"))
+        distiller.optimizer.build(distiller.trainable_variables)
     return distiller
 
 
@@ -201,7 +202,8 @@ def load_config_dataset(config):
                         max_per_class=config.max_per_class, image_size=config.image_size,
                         train_list=config.train_list, test_list=config.test_list,
                         tfds_download=config.tfds_download, mean=config.mean, std=config.std,
-                        max_tokens=config.max_tokens, sequence_length=config.sequence_length)
+                        max_tokens=config.max_tokens, sequence_length=config.sequence_length,
+                        resized_crop=config.augmentation == "resized_crop")
 
 
 def read_run_config(run_dir):
@@ -236,8 +238,17 @@ def run(config, log=print, extra_callbacks=()):
     `extra_callbacks`: Keras callbacks added to every stage's `fit`.
     """
     config.validate()
+    try:
+        strategy = make_strategy(config.strategy)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if not is_chief(strategy):
+        # Every worker runs the same steps; only the chief writes the run's files. A worker keeps
+        # its own logs and resume state in a hidden sub-folder, and prints nothing.
+        config = dataclasses.replace(config, output_dir=os.path.join(config.output_dir,
+                                                                     f".worker{worker_id(strategy)}"))
+        log = lambda *_: None  # noqa: E731
     prepare_output_dir(config)
-    strategy = make_strategy(config.strategy)
     method = get_method(config.method)
     dataset = load_config_dataset(config)
     log(dataset.summary())

@@ -16,10 +16,35 @@ def _mirrored():
     return tf.distribute.MirroredStrategy(cpus)
 
 
+def _multi_worker():
+    """MultiWorkerMirroredStrategy from the TF_CONFIG environment variable (all workers' GPUs)."""
+    cluster = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    if not cluster.cluster_spec().as_dict():
+        raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable (the cluster's "
+                         "workers and this process's task); see the README's multi-machine example.")
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster)
+
+
 STRATEGIES = {
     "default": tf.distribute.get_strategy,
     "mirrored": _mirrored,  # all local GPUs; on a CPU-only machine every logical CPU device
+    "multi_worker": _multi_worker,
 }
+
+
+def is_chief(strategy):
+    """True on the process that writes the run's files: the only one, or worker 0 (the chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0
+                                    and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def worker_id(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return 0 if resolver is None else int(resolver.task_id or 0)
 
 
 def make_strategy(name):

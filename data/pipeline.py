@@ -5,10 +5,15 @@ random crop / flip come from stateless random ops keyed on them. A run resumed a
 epoch k therefore sees exactly the batches an uninterrupted run sees at epoch k.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 _PARALLEL = 2
+# Decoding full-size image files is the costly step of the 224 pipeline: one decoder per core
+# (autotune stays off, see _options).
+_DECODERS = max(2, os.cpu_count() or 2)
 _MAX_EPOCHS = 1 << 30
 
 
@@ -53,6 +58,8 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     n = len(split)
     if dataset.is_text:
         return _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat)
+    if dataset.augmentation.resized_crop:
+        return _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images)
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
     norm = normalizer(dataset.mean, dataset.std)
@@ -94,9 +101,70 @@ def _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat):
     return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
 
 
+def _decode(path):
+    return tf.image.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def random_resized_crop(image, size, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """uint8 (H, W, 3) -> float32 (size[0], size[1], 3): a random area / aspect crop, resized.
+
+    Stateless: a pure function of `seed` (int64 (2,)). Falls back to the whole image when
+    no valid box is found (tf.image's behaviour).
+    """
+    begin, box, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), tf.zeros([0, 0, 4], tf.float32), seed=seed, area_range=scale,
+        aspect_ratio_range=ratio, max_attempts=10, use_image_if_no_bounding_boxes=True)
+    crop = tf.slice(image, begin, box)
+    return tf.image.resize(crop, size, antialias=False)
+
+
+def center_crop(image, size, crop_fraction=0.875):
+    """uint8 (H, W, 3) -> float32 (size, 3): shorter side to size / 0.875, central crop."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    target = tf.cast(max(size), tf.float32) / crop_fraction
+    scale = target / tf.reduce_min(shape)
+    resized = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32))
+    return tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
+
+
+def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images):
+    """Image files decoded in parallel and augmented the ImageNet way, in the (seed, epoch) order."""
+    files = tf.constant(list(dataset.train.files))
+    labels = tf.constant(dataset.train.labels)
+    size = tuple(dataset.image_shape[:2])
+    mean = tf.constant(dataset.mean, tf.float32) * 255.0
+    std = tf.constant(dataset.std, tf.float32) * 255.0
+    n = len(dataset.train)
+
+    def one_epoch(epoch):
+        def load(position, index):
+            image = _decode(tf.gather(files, index))
+            step_seed = tf.stack([epoch * n + position, tf.constant(seed, tf.int64) + 1])
+            if augment_images:
+                image = random_resized_crop(image, size, step_seed)
+                image = tf.image.stateless_random_flip_left_right(image, seed=step_seed[::-1])
+            else:
+                image = center_crop(image, size)
+            return (image - mean) / std, tf.gather(labels, index)
+
+        return tf.data.Dataset.from_tensor_slices(_epoch_order(n, seed, epoch)).enumerate() \
+            .map(load, num_parallel_calls=_DECODERS, deterministic=True).batch(batch_size)
+
+    end = _MAX_EPOCHS if repeat else start_epoch + 1
+    return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2) \
+        .with_options(_options())
+
+
 def eval_dataset(dataset, batch_size, split="test"):
     """Batches of (normalised images or token ids, labels) of `split`, in order, no augmentation."""
     data = getattr(dataset, split)
+    if dataset.augmentation.resized_crop:
+        size = tuple(dataset.image_shape[:2])
+        mean = tf.constant(dataset.mean, tf.float32) * 255.0
+        std = tf.constant(dataset.std, tf.float32) * 255.0
+        return tf.data.Dataset.from_tensor_slices((list(data.files), data.labels)) \
+            .map(lambda f, y: ((center_crop(_decode(f), size) - mean) / std, y), num_parallel_calls=_DECODERS) \
+            .batch(batch_size).prefetch(2).with_options(_options())
     if dataset.is_text:
         return tf.data.Dataset.from_tensor_slices((data.texts.astype(str), data.labels)).batch(batch_size) \
             .map(lambda x, y: (dataset.vectorizer(x), y), num_parallel_calls=_PARALLEL) \

@@ -56,6 +56,8 @@ DATASETS = {
 }
 
 IMBALANCE_CHOICES = ("exp", "step", "none")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _materialise(split, channels, image_size, description):
@@ -67,7 +69,8 @@ def _materialise(split, channels, image_size, description):
 
 def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.0, subset_seed=0,
                  max_per_class=None, image_size=None, train_list="train.txt", test_list="test.txt",
-                 tfds_download=True, mean=None, std=None, max_tokens=20000, sequence_length=256):
+                 tfds_download=True, mean=None, std=None, max_tokens=20000, sequence_length=256,
+                 resized_crop=False):
     """Loads dataset `name` and keeps the LDAM-DRW long-tailed subset of its train split.
 
     Args:
@@ -81,6 +84,8 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
         reference values (CIFAR) or statistics of the long-tailed train split.
       max_tokens, sequence_length: text only: vocabulary size (with padding and
         out-of-vocabulary ids) and tokens per example.
+      resized_crop: image files stay on disk and are decoded in the tf.data pipeline with
+        the ImageNet augmentation at `image_size` (default 224x224); for large datasets.
     Returns:
       LongTailDataset with decoded uint8 images (files are decoded once, in memory),
       or raw texts and a vectorizer adapted on the long-tailed train split.
@@ -121,6 +126,18 @@ def load_dataset(name, data_dir=None, imbalance_type="exp", imbalance_ratio=100.
         return LongTailDataset(name=name, train=train, test=test, class_names=list(class_names),
                                image_shape=(int(sequence_length),), mean=[], std=[],
                                augmentation=Augmentation(pad=0, flip=False), vectorizer=vectorizer)
+
+    if resized_crop:
+        if train.files is None:
+            raise DataError(f"--augmentation=resized_crop streams image files; {name} is held in memory "
+                            "(use --dataset=folder or list).")
+        size = tuple(image_size or (224, 224))
+        if (mean is None) != (std is None) or (mean is not None and (len(mean) != 3 or len(std) != 3)):
+            raise DataError("Give both --mean and --std with 3 values, or neither.")
+        return LongTailDataset(name=name, train=train, test=test, class_names=list(class_names),
+                               image_shape=size + (3,), mean=list(mean or IMAGENET_MEAN),
+                               std=list(std or IMAGENET_STD),
+                               augmentation=Augmentation(pad=0, flip=True, resized_crop=True))
 
     if train.files is not None:
         channels, first_size = image_io.probe_image(train.files[0])

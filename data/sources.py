@@ -146,6 +146,10 @@ def read_image_list(list_file, root):
             labels.append(int(parts[1]))
     if not files:
         raise DataError(f"List file {list_file} has no entries.")
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise DataError(f"{len(missing)} image(s) listed in {list_file} do not exist under {root}, e.g. "
+                        f"{missing[0]}; check --data_dir (the root the list's paths are relative to).")
     return Split(np.asarray(labels, np.int64), files=files)
 
 

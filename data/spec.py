@@ -35,9 +35,15 @@ class Split:
 
 @dataclasses.dataclass
 class Augmentation:
-    """Training augmentation on uint8 images: zero-pad `pad` + random crop, optional flip."""
+    """Training augmentation: zero-pad `pad` + random crop (CIFAR), optional flip.
+
+    `resized_crop`: instead, images stay files decoded in the pipeline: random-resized-crop
+    (scale 0.08-1, aspect 3/4-4/3) to the dataset's image shape for training; resize the
+    shorter side to size / 0.875 and centre-crop for evaluation (the ImageNet recipe).
+    """
     pad: int = 4
     flip: bool = True
+    resized_crop: bool = False
 
 
 @dataclasses.dataclass

@@ -4,6 +4,7 @@ import functools
 
 from models.heads import CosineDense
 from models.resnet_cifar import OptionAShortcut, resnet_cifar
+from models.resnet_imagenet import resnet10, resnet50, resnet152, resnext50
 from models.small_cnn import small_cnn
 from models.text_cnn import text_cnn
 
@@ -13,21 +14,33 @@ BACKBONES = {
     "resnet56": functools.partial(resnet_cifar, depth=56),
     "small_cnn": small_cnn,
     "textcnn": text_cnn,
+    # 224x224 ImageNet-style inputs (ImageNet-LT, iNaturalist, Places-LT).
+    "resnet10": resnet10,
+    "resnext50": resnext50,
+    "resnet50": resnet50,
+    "resnet152": resnet152,
 }
+# Backbones that can start from ImageNet weights (--pretrained).
+PRETRAINABLE = {"resnet50", "resnet152"}
 # Backbones whose input is token ids (text datasets); the others take images.
 TEXT_BACKBONES = {"textcnn"}
 
 
-def build_backbone(name, num_classes, input_shape, head="linear", embedding_matrix=None):
+def build_backbone(name, num_classes, input_shape, head="linear", embedding_matrix=None, pretrained=None):
     """Builds backbone `name` with a `num_classes`-way head ("linear" or "cosine").
 
     `input_shape`: (H, W, C) images, or (L,) token ids for text backbones, which also take
-    the initial `embedding_matrix` (V, d).
+    the initial `embedding_matrix` (V, d). `pretrained`: "imagenet" or a local weights file
+    for the PRETRAINABLE backbones.
     """
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}. Valid backbones: {', '.join(sorted(BACKBONES))}.")
+    if pretrained and name not in PRETRAINABLE:
+        raise ValueError(f"--pretrained is available for {', '.join(sorted(PRETRAINABLE))}, not {name}.")
     extra = {"embedding_matrix": embedding_matrix} if name in TEXT_BACKBONES else {}
+    if pretrained:
+        extra["pretrained"] = pretrained
     return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name, **extra)
 
 
-__all__ = ["BACKBONES", "TEXT_BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "resnet_cifar", "small_cnn", "text_cnn"]
+__all__ = ["BACKBONES", "PRETRAINABLE", "TEXT_BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "resnet_cifar", "small_cnn", "text_cnn"]

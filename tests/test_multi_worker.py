@@ -1,0 +1,63 @@
+"""MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 (CPU)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_match_one_process(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    out = str(tmp_path / "w.npz")
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   TASK_INDEX=str(index), TF_CPP_MIN_LOG_LEVEL="3")
+        procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "multi_worker_worker.py"), out,
+                                       "multi_worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    single = subprocess.run([sys.executable, os.path.join(HERE, "multi_worker_worker.py"), str(tmp_path / "s.npz"),
+                             "single"], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True,
+                            text=True, timeout=300)
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-2000:]
+    files = {name: np.load(str(tmp_path / f"{name}.npz")) for name in ("w-0", "w-1", "s-0")}
+    load = lambda f: [v for k, v in sorted(f.items(), key=lambda kv: kv[0]) if k.startswith("arr_")]
+    w0, w1, ref = (load(files[n]) for n in ("w-0", "w-1", "s-0"))
+    # Each worker gets half of every global batch of 16; worker 0 is the chief.
+    assert files["w-0"]["local_batches"].tolist() == [8] * 4 == files["w-1"]["local_batches"].tolist()
+    assert files["s-0"]["local_batches"].tolist() == [16] * 4
+    assert bool(files["w-0"]["chief"]) and not bool(files["w-1"]["chief"])
+    for a, b in zip(w0, w1):
+        np.testing.assert_array_equal(a, b)           # the workers stay in sync exactly
+    for a, b in zip(w0, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_multi_worker_without_tf_config_is_a_clear_error():
+    from bkd_keras.strategies import make_strategy
+    env_backup = os.environ.pop("TF_CONFIG", None)
+    try:
+        with pytest.raises(ValueError, match="TF_CONFIG"):
+            make_strategy("multi_worker")
+    finally:
+        if env_backup is not None:
+            os.environ["TF_CONFIG"] = env_backup
