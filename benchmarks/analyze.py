@@ -37,23 +37,6 @@ def _plt():
     return plt
 
 
-def load_run(run_dir, cache):
-    """(config, dataset, model) of a finished run; datasets are shared between runs of one setting."""
-    import keras
-
-    import models  # noqa: F401  (registers custom layers)
-    from bkd_keras.runner import load_config_dataset, read_run_config
-    config = read_run_config(run_dir)
-    path = os.path.join(run_dir, "export", "model.keras")
-    if not os.path.exists(path):
-        raise app.UsageError(f"{run_dir} has no export/model.keras; is the run finished?")
-    key = json.dumps({k: str(getattr(config, k)) for k in ("dataset", "data_dir", "imbalance_type",
-                      "imbalance_ratio", "subset_seed", "max_per_class", "max_tokens", "sequence_length")})
-    if key not in cache:
-        cache[key] = load_config_dataset(config)
-    return config, cache[key], keras.saving.load_model(path, compile=False)
-
-
 def _write_csv(path, header, rows):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -164,6 +147,7 @@ def main(argv):
     os.makedirs(FLAGS.out, exist_ok=True)
     cache, runs = {}, {}
     from bkd_keras.config import ConfigError
+    from bkd_keras.runner import load_run
     from data import DataError
     for i, run_dir in enumerate(FLAGS.runs):
         try:

@@ -70,7 +70,7 @@ def _plots(setting, variants, plot_dir):
         ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in enumerate(counts)], fontsize=7)
         ax.set_ylabel("test accuracy %")
         ax.set_title(f"Per-class accuracy, {tag} (mean over seeds)")
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout()
         written["per_class"] = os.path.join(plot_dir, f"per_class_{tag}.png")
         fig.savefig(written["per_class"], dpi=110)
@@ -104,7 +104,7 @@ def _plots(setting, variants, plot_dir):
             val.append((epochs[-1], runs[0]["top1"]))       # the final evaluation
         line, = ax_acc.plot(*zip(*val), marker="o", label=f"{variant} test")
         ax_acc.plot(epochs, [100 * float(r["accuracy"]) for r in rows], linestyle="--", color=line.get_color(),
-                    alpha=0.6, label=f"{variant} train (mixed labels)")
+                    alpha=0.6, label=f"{variant} train batches")
     ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("training loss (total)"), ax_loss.legend(fontsize=7)
     ax_acc.set_xlabel("epoch"), ax_acc.set_ylabel("top-1 %"), ax_acc.legend(fontsize=7)
     fig.suptitle(f"Training curves, {tag} (first seed)")

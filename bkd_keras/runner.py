@@ -1,6 +1,7 @@
 """A whole run: data, CE teacher, student by `method`, evaluation, reports, exports."""
 
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -217,6 +218,24 @@ def read_run_config(run_dir):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     return TrainConfig(**values)
+
+
+def load_run(run_dir, cache=None):
+    """(config, dataset, exported model) of a finished run folder.
+
+    `cache` (a dict) shares the dataset between runs of one data setting.
+    """
+    import models  # noqa: F401  (registers the backbones' custom layers)
+    config = read_run_config(run_dir)
+    path = os.path.join(run_dir, "export", "model.keras")
+    if not os.path.exists(path):
+        raise ConfigError(f"{run_dir} has no export/model.keras; is the run finished?")
+    key = json.dumps({k: str(getattr(config, k)) for k in ("dataset", "data_dir", "imbalance_type", "imbalance_ratio",
+                      "subset_seed", "max_per_class", "max_tokens", "sequence_length", "augmentation", "image_size")})
+    cache = {} if cache is None else cache
+    if key not in cache:
+        cache[key] = load_config_dataset(config)
+    return config, cache[key], keras.saving.load_model(path, compile=False)
 
 
 def check_teacher_fit(teacher, dataset, config, log=print):
