@@ -43,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 2e-4
     lr_schedule: str = "step"          # step | cosine
     lr_decay_at: Tuple[float, ...] = (0.8, 0.9)   # step: drops at these fractions of the epochs
+    lr_decay: float = 0.01             # step: the LR is multiplied by this at each drop
     warmup_epochs: int = 5
     # BKD
     temperature: float = 2.0
@@ -130,6 +131,8 @@ class TrainConfig:
         if text_data and self.mixup_alpha > 0 and METHODS[self.method].mixup:
             raise ConfigError("Mixup is not defined on token ids (the paper uses none for text); "
                               "pass --mixup_alpha=0 (the text presets do).")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"--lr_decay must be in (0, 1], got {self.lr_decay}.")
         if not all(0 < f <= 1 for f in self.lr_decay_at) or list(self.lr_decay_at) != sorted(self.lr_decay_at):
             raise ConfigError(f"--lr_decay_at takes increasing fractions of --epochs in (0, 1], got "
                               f"{list(self.lr_decay_at)}.")

@@ -129,7 +129,8 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                               config.mixup_alpha if method.mixup else 0.0, seed=config.seed,
                               name="distiller")
         schedule = SCHEDULES[config.lr_schedule](config.learning_rate, steps, epochs,
-                                                 warmup_epochs=config.warmup_epochs, decay_at=config.lr_decay_at)
+                                                 warmup_epochs=config.warmup_epochs, decay_at=config.lr_decay_at,
+                                                 decay=config.lr_decay)
         optimizer = CoupledSGD(schedule, momentum=config.momentum, l2=config.weight_decay)
         if config.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

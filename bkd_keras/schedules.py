@@ -85,6 +85,6 @@ def scaled_step_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs=5, deca
 
 SCHEDULES = {
     "step": scaled_step_schedule,
-    "cosine": lambda base_lr, steps_per_epoch, epochs, warmup_epochs=0, decay_at=None: WarmupCosine(
+    "cosine": lambda base_lr, steps_per_epoch, epochs, warmup_epochs=0, decay_at=None, decay=None: WarmupCosine(
         base_lr, steps_per_epoch, epochs, warmup_epochs),
 }

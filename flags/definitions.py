@@ -61,6 +61,7 @@ flags.DEFINE_enum("lr_schedule", _D.lr_schedule, ["step", "cosine"],
                   "step: warm-up, then x0.01 and x0.0001 at --lr_decay_at; cosine: to 0.")
 flags.DEFINE_list("lr_decay_at", [str(f) for f in _D.lr_decay_at], "Step schedule: the LR drops at these "
                   "fractions of --epochs (CIFAR: 0.8,0.9 = 160 and 180 of 200).")
+flags.DEFINE_float("lr_decay", _D.lr_decay, "Step schedule: the LR factor at each drop (CIFAR 0.01, Places-LT 0.1).")
 flags.DEFINE_integer("warmup_epochs", _D.warmup_epochs, "Linear warm-up epochs.")
 # BKD
 flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (> 0).")

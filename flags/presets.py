@@ -15,6 +15,14 @@ _TEXT = dict(backbone="textcnn", imbalance_type="exp", imbalance_ratio=100.0, ep
              warmup_epochs=0, temperature=2.0, beta=0.9999, mixup_alpha=0.0, distillation_weight=1.0,
              bkd_start_fraction=0.0, eval_every=5, sequence_length=128, max_tokens=20000, embeddings="glove_6b_50d")
 
+# RECIPE.md, paper Sec. 5.2 (no official code): SGD from 0.2 with cosine decay, beta 0.9999, T 2,
+# 224x224 random-resized crops streamed from the image list files, no warm-up stated; weight decay
+# 5e-4 as in the usual ImageNet-LT code (the paper does not give it).
+_LARGE = dict(dataset="list", imbalance_type="none", augmentation="resized_crop", image_size=(224, 224),
+              lr_schedule="cosine", learning_rate=0.2, momentum=0.9, weight_decay=5e-4, warmup_epochs=0,
+              temperature=2.0, beta=0.9999, mixup_alpha=1.0, distillation_weight=1.0, bkd_start_fraction=0.0,
+              eval_every=10, train_list="ImageNet_LT_train.txt", test_list="ImageNet_LT_test.txt")
+
 PRESETS = {
     "digits_lt": dict(dataset="digits", backbone="small_cnn", imbalance_type="exp", imbalance_ratio=20.0,
                       epochs=40, batch_size=32, learning_rate=0.05, weight_decay=5e-4, warmup_epochs=2,
@@ -29,6 +37,15 @@ PRESETS = {
     # and they ended 10-15 points below CE; CE itself is the same at 0.02 (72.0 vs 71.2, seed 0).
     "bbc_news_lt": dict(_TEXT, dataset="bbc_news", imbalance_ratio=50.0, sequence_length=400,
                         learning_rate=0.02, warmup_epochs=3),
+    # ImageNet-LT (Liu et al. 2019 split lists), ResNeXt-50 (the paper also reports ResNet-10).
+    "imagenet_lt": dict(_LARGE, backbone="resnext50", epochs=90, batch_size=512),
+    "imagenet_lt_resnet10": dict(_LARGE, backbone="resnet10", epochs=90, batch_size=512),
+    "inat2018": dict(_LARGE, backbone="resnet50", epochs=90, batch_size=256, train_list="iNaturalist18_train.txt",
+                     test_list="iNaturalist18_val.txt"),
+    # Places-LT: ImageNet-pretrained ResNet-152, 30 epochs, LR x0.1 every 10 epochs.
+    "places_lt": dict(_LARGE, backbone="resnet152", pretrained="imagenet", epochs=30, batch_size=256,
+                      lr_schedule="step", lr_decay_at=(1 / 3, 2 / 3), lr_decay=0.1, learning_rate=0.2,
+                      train_list="Places_LT_train.txt", test_list="Places_LT_test.txt"),
     "none": {},
 }
 
