@@ -149,5 +149,12 @@ def write_all(runs, results_dir):
         for name, path in plots.items():
             parts.append(f"\n![{name}]({os.path.relpath(path, results_dir)})\n")
         parts.append("\nCommands:\n\n```\n" + "\n".join(r["command"] for v in variants.values() for r in v) + "\n```\n")
+    # Hand-written findings (investigations, analyses) live in results_dir/notes/*.md and are kept
+    # across regenerations, after the tables.
+    notes = os.path.join(results_dir, "notes")
+    if os.path.isdir(notes):
+        for name in sorted(n for n in os.listdir(notes) if n.endswith(".md")):
+            with open(os.path.join(notes, name)) as f:
+                parts.append("\n" + f.read().strip() + "\n")
     with open(os.path.join(results_dir, "RESULTS.md"), "w") as f:
         f.write("".join(parts))

@@ -16,13 +16,14 @@ Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 
 from absl import app, flags
+
+from benchmarks.variants import VARIANTS, resolve_variant
 
 flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
                   "cifar100, digits, bbc_news, ag_news.")
@@ -37,23 +38,6 @@ flags.DEFINE_string("store_dir", "benchmarks/store", "Finished runs' small resul
 flags.DEFINE_list("extra_flags", [], "More flags for every run, e.g. --precision=bfloat16.")
 flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished runs.")
 FLAGS = flags.FLAGS
-
-VARIANTS = {"bkd_nodefer": ("bkd", ["--bkd_start_epoch=0"])}
-# Sweeps (paper Figs. 5, 6): METHOD_T<value> sets --temperature, METHOD_beta<value> --beta
-# (beta1 = inverse frequency), e.g. bkd_T1.5, bkd_beta0.99.
-SWEEP = re.compile(r"^(?P<method>[a-z_]+?)_(?P<param>T|beta)(?P<value>[0-9.]+)$")
-SWEEP_FLAGS = {"T": "--temperature", "beta": "--beta"}
-
-
-def resolve_variant(variant):
-    """(method, extra flags) of a --methods entry."""
-    if variant in VARIANTS:
-        return VARIANTS[variant]
-    match = SWEEP.match(variant)
-    if match:
-        return match["method"], [f"{SWEEP_FLAGS[match['param']]}={match['value']}"]
-    return variant, []
-
 
 def parse_setting(text):
     try:

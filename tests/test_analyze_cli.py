@@ -47,7 +47,7 @@ def test_analyze_rejects_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_sweep_variants():
-    from benchmarks.runner import resolve_variant
+    from benchmarks.variants import resolve_variant
     assert resolve_variant("bkd_T1.5") == ("bkd", ["--temperature=1.5"])
     assert resolve_variant("bkd_beta0.99") == ("bkd", ["--beta=0.99"])
     assert resolve_variant("weighted_kd_beta1") == ("weighted_kd", ["--beta=1"])
