@@ -89,6 +89,9 @@ def _plots(setting, variants, plot_dir):
         fig.savefig(written["confusion"], dpi=110)
         plt.close(fig)
 
+    sweeps = _sweep_plot(tag, variants, plot_dir, plt)
+    written.update(sweeps)
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
     for variant, runs in variants.items():
         stage = "teacher" if variant == "ce" else "student"
@@ -129,6 +132,36 @@ def merge(runs, results_dir):
     merged.update({run_key(r): r for r in runs})
     return sorted(merged.values(), key=lambda r: (r["dataset"], r["imbalance_type"], r["imbalance_ratio"],
                                                   r["epochs"]))
+
+
+def _sweep_plot(tag, variants, plot_dir, plt):
+    """Top-1 / Many / Few against T and beta for each method with sweep variants (paper Figs. 5, 6).
+
+    A method's own runs (e.g. "bkd") join its sweeps at their configured T and beta.
+    """
+    from benchmarks.variants import SWEEP
+    written = {}
+    for param, key, label in (("T", "temperature", "temperature T"), ("beta", "beta", "beta (1 = inverse frequency)")):
+        methods = sorted({m["method"] for v in variants if (m := SWEEP.match(v)) and m["param"] == param})
+        for method in methods:
+            names = [v for v in variants if (m := SWEEP.match(v)) and m["param"] == param and m["method"] == method]
+            names += [method] if method in variants else []
+            points = sorted((variants[v][0][key], v) for v in names if variants[v][0].get(key) is not None)
+            if len(points) < 2:
+                continue
+            fig, ax = plt.subplots(figsize=(5, 3.4))
+            xs = list(range(len(points)))
+            for metric in ("top1", "many", "few"):
+                ys = [np.mean([r[metric] for r in variants[v] if r[metric] is not None]) for _, v in points]
+                ax.plot(xs, ys, marker="o", label=metric)
+            ax.set_xticks(xs, [f"{value:g}" for value, _ in points])
+            ax.set_xlabel(label), ax.set_ylabel("test accuracy %"), ax.legend(fontsize=7)
+            ax.set_title(f"{method}: {param} sweep, {tag}")
+            fig.tight_layout()
+            written[f"sweep_{method}_{param}"] = os.path.join(plot_dir, f"sweep_{method}_{param}_{tag}.png")
+            fig.savefig(written[f"sweep_{method}_{param}"], dpi=110)
+            plt.close(fig)
+    return written
 
 
 def write_all(runs, results_dir):

@@ -130,6 +130,7 @@ def record(setting, variant, method, seed, epochs, source_name, out, args, resul
             "per_class": report["per_class"], "confusion_matrix": report["confusion_matrix"],
             "train_counts": results["dataset"]["train_counts"],
             "images_per_sec": stage.get("images_per_sec"), "data_source": source_name,
+            "temperature": results["config"].get("temperature"), "beta": results["config"].get("beta"),
             "run_dir": out, "command": "python -m bkd_keras.train " + " ".join(args)}
 
 

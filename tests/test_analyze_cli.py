@@ -53,3 +53,19 @@ def test_sweep_variants():
     assert resolve_variant("weighted_kd_beta1") == ("weighted_kd", ["--beta=1"])
     assert resolve_variant("bkd_nodefer") == ("bkd", ["--bkd_start_epoch=0"])
     assert resolve_variant("cb") == ("cb", [])
+
+
+def test_sweep_plot_orders_points_by_value(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks import report
+
+    def runs(t, beta, top1):
+        return [{"top1": top1, "many": top1 + 5, "few": top1 - 5, "temperature": t, "beta": beta}]
+    variants = {"bkd": runs(2.0, 0.9999, 60), "bkd_T4": runs(4.0, 0.9999, 50), "bkd_T1": runs(1.0, 0.9999, 55),
+                "bkd_beta1": runs(2.0, 1.0, 58), "cb": runs(None, 0.9999, 40)}
+    written = report._sweep_plot("x", variants, str(tmp_path), plt)
+    assert set(written) == {"sweep_bkd_T", "sweep_bkd_beta"}
+    assert all(os.path.exists(p) for p in written.values())
