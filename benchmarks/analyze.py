@@ -37,6 +37,13 @@ def _plt():
     return plt
 
 
+def _save(fig, title, out, name):
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, name), dpi=110)
+    _plt().close(fig)
+
+
 def _write_csv(path, header, rows):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -66,10 +73,7 @@ def gradients(runs, out):
         ax.set_xticks(x)
         ax.set_xlabel("class (head -> tail)"), ax.set_ylabel("sum of negative gradients on z_j")
         ax.set_title(f"{name} model"), ax.legend(fontsize=7)
-    fig.suptitle("Discouraging gradients per class over the training set (paper Fig. 2b)")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "gradients.png"), dpi=110)
-    plt.close(fig)
+    _save(fig, "Discouraging gradients per class over the training set (paper Fig. 2b)", out, "gradients.png")
     _write_csv(os.path.join(out, "gradients.csv"), ["run", "class", "train_count", "ce", "cb"], rows)
     return summary
 
@@ -103,10 +107,7 @@ def tsne(runs, out, classes, per_class):
             ax.scatter(xy[m, 0], xy[m, 1], s=4, label=f"{c} {dataset.class_names[c]} (n={dataset.class_counts[c]})")
         ax.set_title(name), ax.set_xticks([]), ax.set_yticks([])
     axes[0][-1].legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
-    fig.suptitle("t-SNE of penultimate features, test set (paper Figs. 2a, 8)")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "tsne.png"), dpi=110)
-    plt.close(fig)
+    _save(fig, "t-SNE of penultimate features, test set (paper Figs. 2a, 8)", out, "tsne.png")
     with open(os.path.join(out, "tsne.json"), "w") as f:
         json.dump({"classes": classes, "indices": indices.tolist(), "points": points}, f)
     return {"classes": classes, "per_class": per_class}
@@ -128,10 +129,7 @@ def calibration(runs, out, bins):
         ax.plot([0, 100], [0, 100], "k--", lw=1, label="perfect calibration")
         ax.set_xlabel("confidence %"), ax.set_ylabel("accuracy %")
         ax.set_title(f"{name}: ECE {result['ece']:.1f}%"), ax.legend(fontsize=7)
-    fig.suptitle("Reliability diagrams, balanced test set")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "calibration.png"), dpi=110)
-    plt.close(fig)
+    _save(fig, "Reliability diagrams, balanced test set", out, "calibration.png")
     with open(os.path.join(out, "calibration.json"), "w") as f:
         json.dump(summary, f, indent=1)
     return {name: round(r["ece"], 2) for name, r in summary.items()}
