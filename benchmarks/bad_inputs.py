@@ -33,6 +33,19 @@ def make_tree(root, corrupt=False, empty_class=False):
     return root
 
 
+def make_texts(root, binary=False):
+    for split in ("train", "test"):
+        for c, words in enumerate(("goal match win", "shares bank profit")):
+            os.makedirs(os.path.join(root, split, f"c{c}"), exist_ok=True)
+            for i in range(6):
+                with open(os.path.join(root, split, f"c{c}", f"{i}.txt"), "w") as f:
+                    f.write(f"{words} {i}")
+    if binary:
+        with open(os.path.join(root, "train", "c0", "x.txt"), "wb") as f:
+            f.write(b"\x00\x01\x02")
+    return root
+
+
 def main():
     tmp = tempfile.mkdtemp()
     good = make_tree(os.path.join(tmp, "good"))
@@ -43,6 +56,14 @@ def main():
     build_backbone("small_cnn", 5, (8, 8, 1)).save(os.path.join(tmp, "teacher5.keras"))
     build_backbone("small_cnn", 10, (16, 16, 1)).save(os.path.join(tmp, "teacher16.keras"))
     finished = os.path.join(tmp, "finished")
+    clean_texts = make_texts(os.path.join(tmp, "clean_texts"))
+    texts = make_texts(os.path.join(tmp, "texts"), binary=True)
+    missing = os.path.join(tmp, "missing")
+    os.makedirs(missing)
+    with open(os.path.join(missing, "train.txt"), "w") as f:
+        f.write("a/0.jpg 0\na/1.jpg 1\n")
+    with open(os.path.join(missing, "test.txt"), "w") as f:
+        f.write("a/0.jpg 0\n")
     cases = [
         ("unknown dataset", ["--dataset=imagenet"]),
         ("unknown backbone", ["--backbone=resnet1000"]),
@@ -64,6 +85,20 @@ def main():
         ("temperature <= 0", ["--temperature=0"]),
         ("beta outside [0, 1]", ["--beta=1.5"]),
         ("finished run without --overwrite", [f"--output_dir={finished}", "--epochs=1"]),
+        # Text, scale-out and precision options.
+        ("image backbone on text data", ["--dataset=text_folder", f"--data_dir={texts}", "--backbone=resnet32"]),
+        ("mixup asked for on text", ["--dataset=text_folder", f"--data_dir={texts}", "--backbone=textcnn",
+                                     "--mixup_alpha=1"]),
+        ("binary file among the texts", ["--dataset=text_folder", f"--data_dir={texts}", "--backbone=textcnn",
+                                         "--mixup_alpha=0", "--imbalance_type=none"]),
+        ("word vectors file missing", ["--dataset=text_folder", f"--data_dir={clean_texts}", "--backbone=textcnn",
+                                       "--mixup_alpha=0", "--imbalance_type=none", "--embeddings=/no/glove.txt",
+                                       "--batch_size=4"]),
+        ("listed image file missing", ["--dataset=list", f"--data_dir={missing}", "--imbalance_type=none",
+                                       "--augmentation=resized_crop", "--backbone=resnet10"]),
+        ("multi_worker without TF_CONFIG", ["--strategy=multi_worker"]),
+        ("--jit_compile with mixup", ["--jit_compile"]),
+        ("--pretrained on a backbone without weights", ["--pretrained=imagenet"]),
     ]
     subprocess.run([sys.executable, "-m", "bkd_keras.train", f"--output_dir={finished}", "--epochs=1",
                     "--verbose=0"], capture_output=True, check=True)

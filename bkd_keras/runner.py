@@ -275,7 +275,7 @@ def run(config, log=print, extra_callbacks=()):
     log(f"train counts per class: {dataset.class_counts.tolist()}")
     if config.batch_size > len(dataset.train):
         raise ConfigError(f"--batch_size={config.batch_size} is larger than the {len(dataset.train)} "
-                          "training images; lower it.")
+                          "training examples; lower it.")
 
     teacher, stages, reports = None, {}, {}
     teacher_path = os.path.join(config.output_dir, "teacher", "model.keras")
