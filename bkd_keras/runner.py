@@ -160,7 +160,8 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     keras.utils.set_random_seed(config.seed)
     distiller = build_distiller(method, dataset, config, strategy, teacher, epochs)
     log(f"[{name}] method={config.method if name != 'teacher' else 'ce'} ({method.description}), "
-        f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters")
+        f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
+        f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
     cbs = _callbacks(name, stage_dir, method, config, len(dataset.train)) + list(extra_callbacks)
     first_epoch = _resume_epoch(os.path.join(stage_dir, "backup"))
     _trim_log(os.path.join(stage_dir, "log.csv"), first_epoch)
