@@ -193,8 +193,22 @@ def _trainable_parameters(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+def predict_logits(model, dataset, split="test", verbose=0):
+    """Logits (N, C) of `split` in dataset order.
+
+    Under MultiWorkerMirroredStrategy Keras' `predict` shards the data across workers and the
+    concatenated outputs are not in dataset order, so a local copy of the model predicts instead.
+    """
+    import tensorflow as tf
+    if isinstance(getattr(model, "distribute_strategy", None), tf.distribute.MultiWorkerMirroredStrategy):
+        local = keras.models.clone_model(model)     # outside the strategy's scope: not distributed
+        local.set_weights(model.get_weights())
+        model = local
+    return model.predict(eval_dataset(dataset, 512, split), verbose=verbose)
+
+
 def evaluate(model, dataset, verbose="auto"):
-    logits = model.predict(eval_dataset(dataset, 512), verbose=verbose)
+    logits = predict_logits(model, dataset, verbose=verbose)
     return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
 
 
@@ -242,7 +256,7 @@ def load_run(run_dir, cache=None):
 
 def check_teacher_fit(teacher, dataset, config, log=print):
     """The balanced target's agreement with the labels on the training split; warns if poor."""
-    logits = teacher.predict(eval_dataset(dataset, 512, "train"), verbose=0)
+    logits = predict_logits(teacher, dataset, "train")
     weights = effective_number_weights(dataset.class_counts, config.beta)
     report = diagnostics.balanced_target_fit(logits, dataset.train.labels, weights, config.temperature)
     log("balanced teacher target keeps the label (% of train images per class): "

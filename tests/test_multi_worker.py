@@ -61,3 +61,34 @@ def test_multi_worker_without_tf_config_is_a_clear_error():
     finally:
         if env_backup is not None:
             os.environ["TF_CONFIG"] = env_backup
+
+
+def test_two_worker_cli_run_chief_writes_and_evaluates_in_order(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    out = tmp_path / "run"
+    root = os.path.dirname(HERE)
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   TF_CPP_MIN_LOG_LEVEL="3")
+        procs.append(subprocess.Popen([sys.executable, "-m", "bkd_keras.train", "--strategy=multi_worker",
+                                       "--epochs=1", f"--output_dir={out}", "--verbose=0"], cwd=root, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    assert "Results:" in logs[0] and "Results:" not in logs[1]          # only the chief reports
+    assert (out / "results.json").exists() and (out / "export" / "saved_model").exists()
+    assert (out / ".worker1" / "flags.json").exists() and not (out / ".worker0").exists()
+    # The chief's reported accuracy is that of its saved model on the test set in order
+    # (Keras' multi-worker predict returns the shards out of order).
+    import keras
+
+    import models  # noqa: F401
+    from bkd_keras.runner import load_config_dataset, read_run_config
+    from data import eval_dataset
+    dataset = load_config_dataset(read_run_config(str(out)))
+    model = keras.saving.load_model(str(out / "student" / "model.keras"), compile=False)
+    top1 = (model.predict(eval_dataset(dataset, 512), verbose=0).argmax(1) == dataset.test.labels).mean() * 100
+    reported = json.load(open(out / "results.json"))["reports"]["student (bkd)"]["top1"]
+    assert reported == pytest.approx(top1)
