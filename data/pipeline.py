@@ -27,7 +27,7 @@ def _options():
 
 
 def normalizer(mean, std):
-    """uint8 (..., C) -> float32 (x / 255 - mean) / std."""
+    """uint8 (or float in 0..255) (..., C) -> float32 (x / 255 - mean) / std."""
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
     return lambda image: (tf.cast(image, tf.float32) / 255.0 - mean) / std
@@ -77,6 +77,11 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
         return tf.data.Dataset.from_tensor_slices(order).enumerate() \
             .map(load, num_parallel_calls=_PARALLEL, deterministic=True).batch(batch_size)
 
+    return _epochs(one_epoch, start_epoch, repeat)
+
+
+def _epochs(one_epoch, start_epoch, repeat):
+    """Epoch start_epoch (or, with `repeat`, it and all later ones back to back) of `one_epoch(epoch)`."""
     end = _MAX_EPOCHS if repeat else start_epoch + 1
     return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
 
@@ -97,8 +102,7 @@ def _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat):
             .batch(batch_size).map(lambda index: (vectorizer(tf.gather(texts, index)), tf.gather(labels, index)),
                                    num_parallel_calls=_PARALLEL, deterministic=True)
 
-    end = _MAX_EPOCHS if repeat else start_epoch + 1
-    return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
+    return _epochs(one_epoch, start_epoch, repeat)
 
 
 def _decode(path):
@@ -132,8 +136,7 @@ def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_
     files = tf.constant(list(dataset.train.files))
     labels = tf.constant(dataset.train.labels)
     size = tuple(dataset.image_shape[:2])
-    mean = tf.constant(dataset.mean, tf.float32) * 255.0
-    std = tf.constant(dataset.std, tf.float32) * 255.0
+    norm = normalizer(dataset.mean, dataset.std)
     n = len(dataset.train)
 
     def one_epoch(epoch):
@@ -145,14 +148,12 @@ def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_
                 image = tf.image.stateless_random_flip_left_right(image, seed=step_seed[::-1])
             else:
                 image = center_crop(image, size)
-            return (image - mean) / std, tf.gather(labels, index)
+            return norm(image), tf.gather(labels, index)
 
         return tf.data.Dataset.from_tensor_slices(_epoch_order(n, seed, epoch)).enumerate() \
             .map(load, num_parallel_calls=_DECODERS, deterministic=True).batch(batch_size)
 
-    end = _MAX_EPOCHS if repeat else start_epoch + 1
-    return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2) \
-        .with_options(_options())
+    return _epochs(one_epoch, start_epoch, repeat)
 
 
 def eval_dataset(dataset, batch_size, split="test"):
@@ -160,10 +161,9 @@ def eval_dataset(dataset, batch_size, split="test"):
     data = getattr(dataset, split)
     if dataset.augmentation.resized_crop:
         size = tuple(dataset.image_shape[:2])
-        mean = tf.constant(dataset.mean, tf.float32) * 255.0
-        std = tf.constant(dataset.std, tf.float32) * 255.0
+        norm = normalizer(dataset.mean, dataset.std)
         return tf.data.Dataset.from_tensor_slices((list(data.files), data.labels)) \
-            .map(lambda f, y: ((center_crop(_decode(f), size) - mean) / std, y), num_parallel_calls=_DECODERS) \
+            .map(lambda f, y: (norm(center_crop(_decode(f), size)), y), num_parallel_calls=_DECODERS) \
             .batch(batch_size).prefetch(2).with_options(_options())
     if dataset.is_text:
         return tf.data.Dataset.from_tensor_slices((data.texts.astype(str), data.labels)).batch(batch_size) \

@@ -1,6 +1,7 @@
 """What every data source returns: images (or files) and labels for train and test."""
 
 import dataclasses
+import functools
 from typing import Optional, Sequence
 
 import numpy as np
@@ -69,7 +70,7 @@ class LongTailDataset:
     def is_text(self):
         return self.vectorizer is not None
 
-    @property
+    @functools.cached_property
     def vocabulary(self):
         return self.vectorizer.get_vocabulary() if self.is_text else None
 
