@@ -134,31 +134,56 @@ def merge(runs, results_dir):
                                                   r["epochs"]))
 
 
-def _sweep_plot(tag, variants, plot_dir, plt):
-    """Top-1 / Many / Few against T and beta for each method with sweep variants (paper Figs. 5, 6).
+def sweep_points(variants, method, param):
+    """Rows of one sweep (paper Figs. 5, 6), ordered by the swept value.
 
-    A method's own runs (e.g. "bkd") join its sweeps at their configured T and beta.
+    A method's own runs (e.g. "bkd") join its sweeps at their configured T and beta. Only the seeds
+    every point has are averaged, so that a point with an extra seed is not compared on a different
+    sample. Returns dicts: value, variant, seeds, top1, head, tail (mean %, halves as in the tables).
     """
     from benchmarks.variants import SWEEP
+    key = {"T": "temperature", "beta": "beta"}[param]
+    names = [v for v in variants if (m := SWEEP.match(v)) and m["param"] == param and m["method"] == method]
+    names += [method] if method in variants else []
+    names = [v for v in names if variants[v][0].get(key) is not None]
+    common = set.intersection(*({r["seed"] for r in variants[v]} for v in names)) if names else set()
+    rows = []
+    for v in names:
+        runs = [r for r in variants[v] if not common or r["seed"] in common]
+        halves = np.array([_halves(r) for r in runs])
+        rows.append({"value": float(runs[0][key]), "variant": v, "seeds": sorted(r["seed"] for r in runs),
+                     "top1": float(np.mean([r["top1"] for r in runs])),
+                     "head": float(halves[:, 0].mean()), "tail": float(halves[:, 1].mean())})
+    return sorted(rows, key=lambda row: row["value"])
+
+
+def _sweep_plot(tag, variants, plot_dir, plt):
+    """Top-1 and head / tail halves against T and beta, one PNG + CSV per swept method and parameter."""
+    from benchmarks.variants import SWEEP
     written = {}
-    for param, key, label in (("T", "temperature", "temperature T"), ("beta", "beta", "beta (1 = inverse frequency)")):
+    for param, label in (("T", "temperature T"), ("beta", "beta (IF = inverse frequency, beta 1)")):
         methods = sorted({m["method"] for v in variants if (m := SWEEP.match(v)) and m["param"] == param})
         for method in methods:
-            names = [v for v in variants if (m := SWEEP.match(v)) and m["param"] == param and m["method"] == method]
-            names += [method] if method in variants else []
-            points = sorted((variants[v][0][key], v) for v in names if variants[v][0].get(key) is not None)
-            if len(points) < 2:
+            rows = sweep_points(variants, method, param)
+            if len(rows) < 2:
                 continue
+            name = f"sweep_{method}_{param}_{tag}"
+            with open(os.path.join(plot_dir, name + ".csv"), "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(dict(row, seeds=" ".join(map(str, row["seeds"]))) for row in rows)
             fig, ax = plt.subplots(figsize=(5, 3.4))
-            xs = list(range(len(points)))
-            for metric in ("top1", "many", "few"):
-                ys = [np.mean([r[metric] for r in variants[v] if r[metric] is not None]) for _, v in points]
-                ax.plot(xs, ys, marker="o", label=metric)
-            ax.set_xticks(xs, [f"{value:g}" for value, _ in points])
+            # Evenly spaced points: the paper's grids (T 1..4, beta 0.9..0.9999) are not linear.
+            xs = list(range(len(rows)))
+            for metric, text in (("top1", "top-1"), ("head", "head half"), ("tail", "tail half")):
+                ax.plot(xs, [row[metric] for row in rows], marker="o", label=text)
+            ticks = ["IF" if param == "beta" and row["value"] == 1 else f"{row['value']:g}" for row in rows]
+            ax.set_xticks(xs, ticks)
             ax.set_xlabel(label), ax.set_ylabel("test accuracy %"), ax.legend(fontsize=7)
-            ax.set_title(f"{method}: {param} sweep, {tag}")
+            seeds = ", ".join(map(str, rows[0]["seeds"]))
+            ax.set_title(f"{method}: {param} sweep, {tag} (seed {seeds})", fontsize=9)
             fig.tight_layout()
-            written[f"sweep_{method}_{param}"] = os.path.join(plot_dir, f"sweep_{method}_{param}_{tag}.png")
+            written[f"sweep_{method}_{param}"] = os.path.join(plot_dir, name + ".png")
             fig.savefig(written[f"sweep_{method}_{param}"], dpi=110)
             plt.close(fig)
     return written

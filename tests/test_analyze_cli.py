@@ -55,17 +55,33 @@ def test_sweep_variants():
     assert resolve_variant("cb") == ("cb", [])
 
 
-def test_sweep_plot_orders_points_by_value(tmp_path):
+def test_sweep_points_order_by_value_and_average_common_seeds(tmp_path):
+    import csv
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from benchmarks import report
 
-    def runs(t, beta, top1):
-        return [{"top1": top1, "many": top1 + 5, "few": top1 - 5, "temperature": t, "beta": beta}]
-    variants = {"bkd": runs(2.0, 0.9999, 60), "bkd_T4": runs(4.0, 0.9999, 50), "bkd_T1": runs(1.0, 0.9999, 55),
-                "bkd_beta1": runs(2.0, 1.0, 58), "cb": runs(None, 0.9999, 40)}
+    def run(seed, t, beta, per_class):
+        return {"seed": seed, "top1": sum(per_class) / len(per_class), "many": None, "few": None,
+                "temperature": t, "beta": beta, "per_class": per_class}
+    # "bkd" has an extra seed (1) that the sweep points lack: it must not enter the sweep's mean.
+    variants = {"bkd": [run(0, 2.0, 0.9999, [80, 60, 40, 20]), run(1, 2.0, 0.9999, [0, 0, 0, 0])],
+                "bkd_T4": [run(0, 4.0, 0.9999, [50, 50, 30, 30])],
+                "bkd_T1": [run(0, 1.0, 0.9999, [90, 70, 10, 10])],
+                "bkd_beta1": [run(0, 2.0, 1.0, [40, 40, 60, 60])],
+                "cb": [run(0, None, 0.9999, [1, 2, 3, 4])]}
+    rows = report.sweep_points(variants, "bkd", "T")
+    assert [(r["variant"], r["value"], r["seeds"]) for r in rows] == [
+        ("bkd_T1", 1.0, [0]), ("bkd", 2.0, [0]), ("bkd_T4", 4.0, [0])]
+    assert [(r["top1"], r["head"], r["tail"]) for r in rows] == [(45, 80, 10), (50, 70, 30), (40, 50, 30)]
+    assert [r["variant"] for r in report.sweep_points(variants, "bkd", "beta")] == ["bkd", "bkd_beta1"]
+
     written = report._sweep_plot("x", variants, str(tmp_path), plt)
     assert set(written) == {"sweep_bkd_T", "sweep_bkd_beta"}
     assert all(os.path.exists(p) for p in written.values())
+    with open(tmp_path / "sweep_bkd_beta_x.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["variant"], float(r["top1"]), float(r["tail"])) for r in table] == [("bkd", 50, 30), ("bkd_beta1", 50, 60)]
