@@ -134,6 +134,16 @@ def merge(runs, results_dir):
                                                   r["epochs"]))
 
 
+def _swept(variants, param):
+    """{method: its sweep variants over `param` ("T" or "beta")} among `variants`."""
+    from benchmarks.variants import SWEEP
+    found = defaultdict(list)
+    for v in variants:
+        if (m := SWEEP.match(v)) and m["param"] == param:
+            found[m["method"]].append(v)
+    return found
+
+
 def sweep_points(variants, method, param):
     """Rows of one sweep (paper Figs. 5, 6), ordered by the swept value.
 
@@ -141,10 +151,8 @@ def sweep_points(variants, method, param):
     every point has are averaged, so that a point with an extra seed is not compared on a different
     sample. Returns dicts: value, variant, seeds, top1, head, tail (mean %, halves as in the tables).
     """
-    from benchmarks.variants import SWEEP
     key = {"T": "temperature", "beta": "beta"}[param]
-    names = [v for v in variants if (m := SWEEP.match(v)) and m["param"] == param and m["method"] == method]
-    names += [method] if method in variants else []
+    names = _swept(variants, param).get(method, []) + ([method] if method in variants else [])
     names = [v for v in names if variants[v][0].get(key) is not None]
     common = set.intersection(*({r["seed"] for r in variants[v]} for v in names)) if names else set()
     rows = []
@@ -159,11 +167,9 @@ def sweep_points(variants, method, param):
 
 def _sweep_plot(tag, variants, plot_dir, plt):
     """Top-1 and head / tail halves against T and beta, one PNG + CSV per swept method and parameter."""
-    from benchmarks.variants import SWEEP
     written = {}
     for param, label in (("T", "temperature T"), ("beta", "beta (IF = inverse frequency, beta 1)")):
-        methods = sorted({m["method"] for v in variants if (m := SWEEP.match(v)) and m["param"] == param})
-        for method in methods:
+        for method in sorted(_swept(variants, param)):
             rows = sweep_points(variants, method, param)
             if len(rows) < 2:
                 continue
