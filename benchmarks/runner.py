@@ -37,6 +37,9 @@ flags.DEFINE_string("results_dir", "benchmarks", "Where results.json, RESULTS.md
 flags.DEFINE_string("store_dir", "benchmarks/store", "Finished runs' small result files (committed).")
 flags.DEFINE_list("extra_flags", [], "More flags for every run, e.g. --precision=bfloat16.")
 flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished runs.")
+flags.DEFINE_bool("allow_code_change", False, "Resume a run begun at another commit of the code. Only when "
+                  "a test shows the change leaves its numbers unchanged; otherwise resume from a "
+                  "`git worktree` at the run's commit (RUN/code.json).")
 FLAGS = flags.FLAGS
 
 def parse_setting(text):
@@ -78,7 +81,42 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra):
     return out, args + [f"--method={method}"] + variant_flags, method
 
 
-STORED_FILES = ("results.json", "flags.json", "teacher/log.csv", "student/log.csv")
+STORED_FILES = ("results.json", "flags.json", "code.json", "teacher/log.csv", "student/log.csv")
+CODE_DIRS = ("bkd_keras", "data", "models", "flags")
+
+
+def code_version():
+    """{"commit": HEAD, "dirty": code folders differ from HEAD} of this checkout (None outside git)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True)
+    head = git("rev-parse", "HEAD")
+    if head.returncode:
+        return {"commit": None, "dirty": None}
+    dirty = bool(git("status", "--porcelain", "--", *CODE_DIRS).stdout.strip())
+    return {"commit": head.stdout.strip(), "dirty": dirty}
+
+
+def check_code(out, allow_change=False):
+    """Pins a run to the code it started with: writes RUN/code.json, or checks it on resume."""
+    path = os.path.join(out, "code.json")
+    current = code_version()
+    if not os.path.exists(path):
+        os.makedirs(out, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(current, f)
+        return current
+    with open(path) as f:
+        started = json.load(f)
+    if started != current and not allow_change:
+        raise app.UsageError(
+            f"{out} was started with the code at commit {started['commit']}"
+            f"{' (with uncommitted changes)' if started['dirty'] else ''}, but this checkout is "
+            f"{current['commit']}{' (with uncommitted changes)' if current['dirty'] else ''}. Resume it from "
+            f"a worktree at its commit (git worktree add ../longrun {started['commit']}), or pass "
+            "--allow_code_change if a test shows the change leaves its numbers unchanged.")
+    return started
 
 
 def store(out, store_dir):
@@ -91,7 +129,7 @@ def store(out, store_dir):
     return target
 
 
-def ensure(out, args, store_dir, need_model=False, log=print):
+def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=False):
     """Runs the CLI unless the run is finished (here, or in the store when its weights are
     not needed); returns (results dict, folder holding its results and logs)."""
     name = os.path.basename(out)
@@ -107,6 +145,7 @@ def ensure(out, args, store_dir, need_model=False, log=print):
     else:
         if finished:   # only its weights are missing: train it again in a fresh folder
             shutil.rmtree(out)
+        check_code(out, allow_code_change)
         log(f"running {name} (log: {out}.log)")
         start = time.time()
         with open(f"{out}.log", "a") as f:
@@ -124,6 +163,11 @@ def record(setting, variant, method, seed, epochs, source_name, out, args, resul
     dataset, kind, ratio = setting
     name, report = list(results["reports"].items())[-1]
     stage = results["stages"].get("student" if name.startswith("student") else "teacher", {})
+    curve = stage.get("test_curve") or {}
+    code = {}
+    if os.path.exists(os.path.join(out, "code.json")):
+        with open(os.path.join(out, "code.json")) as f:
+            code = json.load(f)
     return {"dataset": dataset, "imbalance_type": kind, "imbalance_ratio": ratio, "method": method,
             "variant": variant, "seed": int(seed), "epochs": epochs, "top1": report["top1"],
             "many": report["many"], "medium": report["medium"], "few": report["few"],
@@ -131,6 +175,8 @@ def record(setting, variant, method, seed, epochs, source_name, out, args, resul
             "train_counts": results["dataset"]["train_counts"],
             "images_per_sec": stage.get("images_per_sec"), "data_source": source_name,
             "temperature": results["config"].get("temperature"), "beta": results["config"].get("beta"),
+            "precision": results["config"].get("precision"), "commit": code.get("commit"),
+            "best_top1": curve.get("best_top1"), "best_epoch": curve.get("best_epoch"),
             "run_dir": out, "command": "python -m bkd_keras.train " + " ".join(args)}
 
 
@@ -170,7 +216,8 @@ def main(argv):
                     # The teacher's weights are needed only if a distillation run is still to train.
                     pending = variant == "ce" and any(not stored(plan_run(setting, v, seed)[0])
                                                       for v in distilling)
-                    results, folder = ensure(out, args, FLAGS.store_dir, need_model=pending)
+                    results, folder = ensure(out, args, FLAGS.store_dir, need_model=pending,
+                                             allow_code_change=FLAGS.allow_code_change)
                     if variant == "ce" and "ce" not in FLAGS.methods:
                         continue           # teacher only, not reported
                 runs.append(record(setting, variant, method, seed, FLAGS.epochs, source_name, folder, args,

@@ -62,6 +62,7 @@ class TrainConfig:
     teacher_precision: str = "float32"  # frozen teacher's forward pass
     jit_compile: bool = False          # XLA-compile the train step (accelerators; slower on CPU)
     eval_every: int = 10
+    eval_last_fraction: float = 0.2    # also evaluate every epoch of this last fraction of a stage
     verbose: str = "auto"
     overwrite: bool = False
 
@@ -119,6 +120,8 @@ class TrainConfig:
             raise ConfigError("--weight_decay must be >= 0 and --momentum in [0, 1).")
         if self.ldam_max_margin <= 0 or self.ldam_scale <= 0:
             raise ConfigError("--ldam_max_margin and --ldam_scale must be > 0.")
+        if not 0 <= self.eval_last_fraction <= 1:
+            raise ConfigError(f"--eval_last_fraction must be in [0, 1], got {self.eval_last_fraction}.")
         if self.bkd_start_epoch < 0:
             raise ConfigError(f"--bkd_start_epoch must be >= 0, got {self.bkd_start_epoch}.")
         if self.teacher and self.stage == "teacher":

@@ -53,3 +53,32 @@ def comparison_table(reports, class_names, train_counts):
         label = f"{str(cls)[:12]} (n={int(train_counts[c])})"
         rows.append(f"{label:24}" + "".join(f"{_fmt(reports[n]['per_class'][c]):>{width}}" for n in names))
     return "\n".join(rows)
+
+
+def eval_epochs(epochs, eval_every, last_fraction):
+    """1-based epochs after which a stage is evaluated on the test split ([] if eval_every <= 0).
+
+    Every `eval_every`-th epoch, plus every epoch of the last `last_fraction` of the stage,
+    so the last and the best test epoch of its end can both be reported.
+    """
+    if eval_every <= 0:
+        return []
+    first_final = epochs - int(round(last_fraction * epochs)) + 1
+    return sorted(set(range(eval_every, epochs + 1, eval_every)) | set(range(first_final, epochs + 1)) | {epochs})
+
+
+def test_curve(log_rows):
+    """Test top-1 (%) per evaluated epoch from a stage's log.csv rows (dicts), and its summary.
+
+    Returns {"curve": [[epoch (1-based), top1], ...], "last_epoch", "last_top1", "best_epoch", "best_top1"},
+    or None when no epoch was evaluated. The best epoch is selection on the test set (the
+    authors' `best_acc1`): report it beside the last epoch, never instead of it.
+    """
+    curve = {int(row["epoch"]) + 1: 100.0 * float(row["val_accuracy"]) for row in log_rows
+             if row.get("val_accuracy") not in (None, "", "NA")}
+    if not curve:
+        return None
+    best = max(curve, key=lambda e: (curve[e], -e))   # the first epoch reaching the best
+    last = max(curve)
+    return {"curve": [[e, curve[e]] for e in sorted(curve)], "last_epoch": last, "last_top1": curve[last], "best_epoch": best,
+            "best_top1": curve[best]}

@@ -1,5 +1,6 @@
 """A whole run: data, CE teacher, student by `method`, evaluation, reports, exports."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -20,6 +21,7 @@ from bkd_keras.methods import METHODS, build_losses, get_method
 from bkd_keras.optimizers import CoupledSGD
 from bkd_keras.precision import policy_scope, with_precision
 from bkd_keras.schedules import SCHEDULES
+from bkd_keras.seeding import stage_seed
 from bkd_keras.strategies import is_chief, make_strategy, worker_id
 from data import eval_dataset, load_dataset, steps_per_epoch, train_dataset
 from data.embeddings import embedding_matrix
@@ -108,13 +110,17 @@ def _trim_log(path, first_epoch):
         atomic_write_text(path, "".join(keep))
 
 
-def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None):
-    """Student + losses + optimizer inside `strategy.scope()`, compiled and built."""
+def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None):
+    """Student + losses + optimizer inside `strategy.scope()`, compiled and built.
+
+    `seed`: the stage's seed (mixup, text embeddings' random init); default `config.seed`.
+    """
     epochs = epochs or config.epochs
+    seed = config.seed if seed is None else seed
     steps = steps_per_epoch(dataset, config.batch_size)
     embeddings = None
     if dataset.is_text:
-        embeddings, _ = embedding_matrix(dataset.vocabulary, config.embeddings, config.embedding_dim, config.seed)
+        embeddings, _ = embedding_matrix(dataset.vocabulary, config.embeddings, config.embedding_dim, seed)
     with strategy.scope():
         with policy_scope(config.precision):
             student = build_backbone(config.backbone, dataset.num_classes, dataset.image_shape, method.head,
@@ -126,7 +132,7 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
             check_compatible(teacher, student)
             teacher = with_precision(teacher, config.teacher_precision)  # a copy made in this scope
         distiller = Distiller(student, teacher, classification, distillation, config.distillation_weight,
-                              config.mixup_alpha if method.mixup else 0.0, seed=config.seed,
+                              config.mixup_alpha if method.mixup else 0.0, seed=seed,
                               name="distiller")
         schedule = SCHEDULES[config.lr_schedule](config.learning_rate, steps, epochs,
                                                  warmup_epochs=config.warmup_epochs, decay_at=config.lr_decay_at,
@@ -157,8 +163,9 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         return keras.saving.load_model(model_path, compile=False), read_json(info_path)
     os.makedirs(stage_dir, exist_ok=True)
     epochs = epochs or config.epochs
-    keras.utils.set_random_seed(config.seed)
-    distiller = build_distiller(method, dataset, config, strategy, teacher, epochs)
+    seed = stage_seed(config.seed, name)
+    keras.utils.set_random_seed(seed)
+    distiller = build_distiller(method, dataset, config, strategy, teacher, epochs, seed)
     log(f"[{name}] method={config.method if name != 'teacher' else 'ce'} ({method.description}), "
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
@@ -169,24 +176,33 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         log(f"[{name}] resuming after epoch {first_epoch} (from {stage_dir}/backup)")
     start = time.time()
     # The data of epoch e depends only on (seed, e): resuming at first_epoch replays exactly.
-    data = train_dataset(dataset, config.batch_size, seed=config.seed, start_epoch=first_epoch, repeat=True)
+    data = train_dataset(dataset, config.batch_size, seed=seed, start_epoch=first_epoch, repeat=True)
+    evaluated = evaluation.eval_epochs(epochs, config.eval_every, config.eval_last_fraction)
     try:
         distiller.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch(dataset, config.batch_size),
-                      callbacks=cbs, validation_data=eval_dataset(dataset, 512) if config.eval_every > 0 else None,
-                      validation_freq=max(config.eval_every, 1), verbose=config.verbose, shuffle=False)
+                      callbacks=cbs, validation_data=eval_dataset(dataset, 512) if evaluated else None,
+                      validation_freq=evaluated or 1, verbose=config.verbose, shuffle=False)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"[{name}] interrupted; epochs up to {_resume_epoch(os.path.join(stage_dir, 'backup'))} "
                                 f"are saved in {stage_dir}/backup. Rerun the same command to resume.") from None
     rates = cbs[0].history
     info = {"epochs": epochs, "seconds": time.time() - start,
             "images_per_sec": float(np.median(rates)) if rates else None,
-            "images_per_sec_per_epoch": rates}
+            "images_per_sec_per_epoch": rates, "seed": seed,
+            "test_curve": _test_curve(os.path.join(stage_dir, "log.csv"))}
     atomic_save_model(distiller.student, model_path)
     if dataset.is_text:
         write_vocabulary(dataset.vocabulary, stage_dir)
     atomic_write_json(info_path, info)
     shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
     return distiller.student, info
+
+
+def _test_curve(log_path):
+    if not os.path.exists(log_path):
+        return None
+    with open(log_path) as f:
+        return evaluation.test_curve(list(csv.DictReader(f)))
 
 
 def _trainable_parameters(model):

@@ -92,6 +92,9 @@ flags.DEFINE_bool("jit_compile", _D.jit_compile, "XLA-compile the train step (fo
 flags.DEFINE_enum("teacher_precision", _D.teacher_precision, ["float32", "bfloat16", "float16"],
                   "Precision of the frozen teacher's forward pass in the student stage.")
 flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate on the test set every N epochs (0: only at the end).")
+flags.DEFINE_float("eval_last_fraction", _D.eval_last_fraction, "Also evaluate on the test set after every "
+                   "epoch of this last fraction of each stage (0.2: the last 40 of 200), to report the "
+                   "best epoch beside the last; needs --eval_every > 0.")
 flags.DEFINE_string("verbose", _D.verbose, "Keras fit verbosity: auto, 0, 1 (progress bar), 2 (one line/epoch).")
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow's deterministic ops (bit-reproducible "
                   "runs and resumes; slower).")
