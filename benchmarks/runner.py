@@ -23,6 +23,7 @@ import time
 
 from absl import app, flags
 
+from benchmarks.pinning import CodeChanged, check_code
 from benchmarks.variants import VARIANTS, resolve_variant
 
 flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
@@ -82,41 +83,6 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra):
 
 
 STORED_FILES = ("results.json", "flags.json", "code.json", "teacher/log.csv", "student/log.csv")
-CODE_DIRS = ("bkd_keras", "data", "models", "flags")
-
-
-def code_version():
-    """{"commit": HEAD, "dirty": code folders differ from HEAD} of this checkout (None outside git)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-    def git(*args):
-        return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True)
-    head = git("rev-parse", "HEAD")
-    if head.returncode:
-        return {"commit": None, "dirty": None}
-    dirty = bool(git("status", "--porcelain", "--", *CODE_DIRS).stdout.strip())
-    return {"commit": head.stdout.strip(), "dirty": dirty}
-
-
-def check_code(out, allow_change=False):
-    """Pins a run to the code it started with: writes RUN/code.json, or checks it on resume."""
-    path = os.path.join(out, "code.json")
-    current = code_version()
-    if not os.path.exists(path):
-        os.makedirs(out, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(current, f)
-        return current
-    with open(path) as f:
-        started = json.load(f)
-    if started != current and not allow_change:
-        raise app.UsageError(
-            f"{out} was started with the code at commit {started['commit']}"
-            f"{' (with uncommitted changes)' if started['dirty'] else ''}, but this checkout is "
-            f"{current['commit']}{' (with uncommitted changes)' if current['dirty'] else ''}. Resume it from "
-            f"a worktree at its commit (git worktree add ../longrun {started['commit']}), or pass "
-            "--allow_code_change if a test shows the change leaves its numbers unchanged.")
-    return started
 
 
 def store(out, store_dir):
@@ -145,7 +111,10 @@ def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=
     else:
         if finished:   # only its weights are missing: train it again in a fresh folder
             shutil.rmtree(out)
-        check_code(out, allow_code_change)
+        try:
+            check_code(out, allow_code_change)
+        except CodeChanged as err:
+            raise app.UsageError(str(err)) from None
         log(f"running {name} (log: {out}.log)")
         start = time.time()
         with open(f"{out}.log", "a") as f:
