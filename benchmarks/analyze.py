@@ -60,7 +60,7 @@ def gradients(runs, out):
     rows, summary = [], {}
     for ax, (name, (config, dataset, model)) in zip(axes[0], runs.items()):
         logits = model.predict(eval_dataset(dataset, 512, "train"), verbose=0)
-        weights = effective_number_weights(dataset.class_counts, config.beta)
+        weights = effective_number_weights(dataset.class_counts, config.method.beta)
         plain = analysis.negative_gradients(logits, dataset.train.labels)
         balanced = analysis.negative_gradients(logits, dataset.train.labels, weights)
         counts = dataset.class_counts
@@ -145,14 +145,14 @@ def main(argv):
     os.makedirs(FLAGS.out, exist_ok=True)
     cache, runs = {}, {}
     from bkd_keras.config import ConfigError
-    from bkd_keras.runner import load_run
+    from bkd_keras.run_folder import load_run
     from data import DataError
     for i, run_dir in enumerate(FLAGS.runs):
         try:
             config, dataset, model = load_run(run_dir, cache)
         except (ConfigError, DataError) as err:
             raise app.UsageError(str(err)) from None
-        runs[FLAGS.names[i] if FLAGS.names else config.method] = (config, dataset, model)
+        runs[FLAGS.names[i] if FLAGS.names else config.method.method] = (config, dataset, model)
     classes = {len(r[1].class_names) for r in runs.values()}
     if len(classes) != 1:
         raise app.UsageError("The runs have different class counts; analyse runs of one dataset together.")

@@ -97,7 +97,8 @@ def main():
         ("listed image file missing", ["--dataset=list", f"--data_dir={missing}", "--imbalance_type=none",
                                        "--augmentation=resized_crop", "--backbone=resnet10"]),
         ("multi_worker without TF_CONFIG", ["--strategy=multi_worker"]),
-        ("--jit_compile with mixup", ["--jit_compile"]),
+        ("a method's setting <= 0", ["--method=la", "--la_tau=-1"]),
+        ("deferred switch outside the schedule", ["--bkd_start_fraction=1.5"]),
         ("--pretrained on a backbone without weights", ["--pretrained=imagenet"]),
     ]
     subprocess.run([sys.executable, "-m", "bkd_keras.train", f"--output_dir={finished}", "--epochs=1",

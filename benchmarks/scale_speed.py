@@ -90,7 +90,7 @@ def time_steps(config_name, precision, with_teacher, steps, batch):
 def main(_):
     from data import eval_dataset, load_dataset, train_dataset
     write_images(FLAGS.work_dir, FLAGS.images)
-    ds = load_dataset("list", data_dir=FLAGS.work_dir, imbalance_type="none", resized_crop=True)
+    ds = load_dataset("list", data_dir=FLAGS.work_dir, imbalance_type="none", augmentation="resized_crop")
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "images": FLAGS.images, "image_size_on_disk": [375, 500], "pipeline_batch": 64}
     results["pipeline_train_images_per_sec"] = time_pipeline(lambda: train_dataset(ds, 64, seed=0), FLAGS.passes)

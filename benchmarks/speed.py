@@ -35,7 +35,7 @@ def main(_):
     from bkd_keras.methods import METHODS
     from bkd_keras.optimizers import CoupledSGD
     from bkd_keras.precision import policy_scope
-    from bkd_keras.runner import build_distiller
+    from bkd_keras.stages import build_distiller
     from bkd_keras.schedules import scaled_step_schedule
     from bkd_keras.strategies import make_strategy
     from data import load_dataset, steps_per_epoch, train_dataset
@@ -69,11 +69,11 @@ def main(_):
 
     def distiller_fit(method, precision="float32", teacher_precision="float32"):
         keras.utils.set_random_seed(0)
-        config = TrainConfig(dataset="folder", backbone="resnet32", method=method, batch_size=FLAGS.batch_size,
+        config = TrainConfig.flat(dataset="folder", backbone="resnet32", method=method, batch_size=FLAGS.batch_size,
                              epochs=200, precision=precision, teacher_precision=teacher_precision,
                              mixup_alpha=1.0, bkd_start_epoch=0)
-        model = build_distiller(METHODS[method], dataset, config, strategy,
-                                teacher if METHODS[method].needs_teacher else None)
+        model, _ = build_distiller(METHODS[method], dataset, config, strategy,
+                                   teacher if METHODS[method].needs_teacher else None)
         return timed_fit(model)
 
     configs = {

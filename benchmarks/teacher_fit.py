@@ -23,7 +23,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from bkd_keras.runner import load_run
+    from bkd_keras.run_folder import load_run
     from bkd_keras import diagnostics
     from bkd_keras.losses import effective_number_weights
     from data import eval_dataset
@@ -41,7 +41,7 @@ def main(argv):
         with open(os.path.join(run_dir, "results.json")) as f:
             reports = json.load(f)["reports"]
         result[os.path.basename(run_dir.rstrip("/"))] = {
-            "epochs": config.teacher_epochs_resolved, "train_counts": dataset.class_counts.tolist(),
+            "epochs": config.optim.teacher_epochs_resolved, "train_counts": dataset.class_counts.tolist(),
             "teacher_train_top1": [round(v, 2) for v in fit["teacher_top1"]],
             "teacher_test_top1": round(list(reports.values())[0]["top1"], 2), "grid": grid}
     os.makedirs(os.path.dirname(FLAGS.out) or ".", exist_ok=True)

@@ -37,29 +37,23 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 class DeferredReweighting(keras.callbacks.Callback):
     """Deferred class weights: off for epochs < start_epoch (0-based), on from start_epoch.
 
-    Deferred BKD (plain KD, then BKD) and DRW (plain CE, then re-weighted). Sets the
-    `reweight` variable of the model's weighted losses at each epoch start, so it is right
-    after a resume too and the train step is never retraced.
+    Deferred BKD (plain KD, then BKD) and DRW (plain CE, then re-weighted). Sets the given
+    `reweight` variables (from the method's `Losses.deferred`) at each epoch start, so they
+    are right after a resume too and the train step is never retraced.
     """
 
-    def __init__(self, start_epoch):
+    def __init__(self, start_epoch, variables):
         super().__init__()
         self.start_epoch = int(start_epoch)
-
-    def _weighted_losses(self):
-        for attr in ("classification_loss", "distillation_loss"):
-            loss = getattr(self.model, attr, None)
-            if loss is not None and getattr(loss, "class_weights", None) is not None:
-                yield loss
+        self.variables = tuple(variables)
 
     def on_epoch_begin(self, epoch, logs=None):
-        for loss in self._weighted_losses():
-            loss.reweight.assign(1.0 if epoch >= self.start_epoch else 0.0)
+        for variable in self.variables:
+            variable.assign(1.0 if epoch >= self.start_epoch else 0.0)
 
     def on_epoch_end(self, epoch, logs=None):
-        losses = list(self._weighted_losses())
-        if logs is not None and losses:
-            logs["reweight_active"] = float(keras.ops.convert_to_numpy(losses[0].reweight))
+        if logs is not None and self.variables:
+            logs["reweight_active"] = float(keras.ops.convert_to_numpy(self.variables[0]))
 
 
 class Throughput(keras.callbacks.Callback):

@@ -10,11 +10,7 @@ not, and then BKD moves head images to tail classes. `balanced_target_fit` measu
 
 import numpy as np
 
-
-def _softmax(x):
-    x = x - x.max(-1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(-1, keepdims=True)
+from bkd_keras.analysis import softmax
 
 
 def balanced_target_fit(teacher_logits, labels, class_weights, temperature=2.0):
@@ -27,7 +23,7 @@ def balanced_target_fit(teacher_logits, labels, class_weights, temperature=2.0):
     z = np.asarray(teacher_logits, np.float64)
     labels = np.asarray(labels)
     num_classes = z.shape[-1]
-    q = _softmax(z / temperature + np.log(np.asarray(class_weights, np.float64)))
+    q = softmax(z / temperature + np.log(np.asarray(class_weights, np.float64)))
     report = {"teacher_top1": [], "target_top1": [], "target_mass": []}
     for c in range(num_classes):
         rows = labels == c

@@ -5,13 +5,15 @@ import tensorflow as tf
 from keras import ops
 
 from bkd_keras import losses as losses_lib
-from bkd_keras.mixup import mix_batch, sample_mixup
+from bkd_keras.mixup import mix_batch, sample_mixup, unpack_draws
 
 
 @keras.saving.register_keras_serializable(package="bkd_keras")
 class Distiller(keras.Model):
     """Trains `student` with  classification_loss + distillation_weight * distillation_loss.
 
+    Batches are (x, y) or, with mixup's draws made in the pipeline, (x, y, draws) from
+    `bkd_keras.mixup.attach_mixup` (needed for `jit_compile`); plain batches draw in the step.
     Algorithm 1 of the paper: mixup on the batch (if `mixup_alpha` > 0), the frozen
     teacher predicts on the same mixed batch in inference mode, the student's CE uses
     the mixed labels. Without a teacher this trains a plain (CE / CB / mixup) model,
@@ -27,7 +29,7 @@ class Distiller(keras.Model):
         e.g. `BalancedKDLoss`; required with a teacher.
       distillation_weight: lambda of the paper (1.0).
       mixup_alpha: Beta(alpha, alpha) for mixup; 0 disables.
-      seed: seed of mixup's random draws (with the optimizer step: resume-exact).
+      seed: seed of mixup's in-step draws (with the optimizer step: resume-exact).
     """
 
     def __init__(self, student, teacher=None, classification_loss=None, distillation_loss=None,
@@ -74,8 +76,11 @@ class Distiller(keras.Model):
         batch = ops.shape(images)[0]
         targets = ops.one_hot(labels, self.num_classes)
         if self.mixup_alpha > 0:
-            step_seed = ops.stack([ops.cast(self.seed or 0, "int64"), ops.cast(self.optimizer.iterations, "int64")])
-            lam, permutation = sample_mixup(batch, self.mixup_alpha, step_seed)
+            if len(data) > 2 and isinstance(data[2], dict):     # drawn in the pipeline (attach_mixup)
+                lam, permutation = unpack_draws(data[2])
+            else:   # plain (x, y) batches: draw here, from (seed, step) as the pipeline would
+                step_seed = ops.stack([ops.cast(self.seed or 0, "int64"), ops.cast(self.optimizer.iterations, "int64")])
+                lam, permutation = sample_mixup(batch, self.mixup_alpha, step_seed)
             images, targets = mix_batch(images, targets, lam, permutation)
         teacher_logits = None
         if self.teacher is not None:

@@ -8,6 +8,7 @@ Paper notation: z_t / z_s teacher / student logits, T temperature, w class weigh
   LDAM: CE on s (z_s - Delta_y),  Delta_c = C / n_c^(1/4), max Delta = 0.5 (Cao et al. 2019)
   KD:   T^2 KL(p || softmax(z_s / T)),  p = softmax(z_t / T)          (Hinton et al.)
   BKD:  T^2 KL(q || softmax(z_s / T)),  q = normalise(w * p)          (Zhang et al. 2023)
+  Focal: -sum_c y_c (1 - p_c)^gamma log p_c,  p = softmax(z_s)       (Lin et al. 2017)
 """
 
 import keras
@@ -144,6 +145,30 @@ class ClassificationLoss(keras.losses.Loss):
         return {**super().get_config(), "class_weights": self.class_weights,
                 "logit_adjustment": self.logit_adjustment, "margins": self.margins, "scale": self.scale,
                 "reweight": float(ops.convert_to_numpy(self.reweight))}
+
+
+@keras.saving.register_keras_serializable(package="bkd_keras")
+class FocalLoss(keras.losses.Loss):
+    """Focal loss per example, (B,): -sum_c y_c (1 - p_c)^gamma log p_c with p = softmax(z).
+
+    On one-hot labels this is the LDAM-DRW code's (1 - p_y)^gamma * CE; soft (mixup) targets
+    weight each class's term by its own (1 - p_c)^gamma. gamma = 0 is plain CE.
+    """
+
+    def __init__(self, gamma=1.0, name="focal_loss", reduction=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, **kwargs)
+        if not gamma >= 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}.")
+        self.gamma = float(gamma)
+
+    def call(self, y_true, y_pred):
+        log_p = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        targets = _as_targets(y_true, log_p.shape[-1])
+        modulation = ops.power(1.0 - ops.exp(log_p), self.gamma)
+        return -ops.sum(targets * modulation * log_p, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma}
 
 
 @keras.saving.register_keras_serializable(package="bkd_keras")

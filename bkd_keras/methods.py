@@ -1,82 +1,173 @@
-"""Method registry: how each named method builds its losses from the class counts."""
+"""Method registry: each training method is one `Method` holding everything about itself.
+
+A method names its losses (built from the training class counts), whether it needs a
+teacher and mixup, whose class weights it defers (DRW-style) and its own settings. Adding
+a method is one entry in METHODS (plus its loss in losses.py if it is new, and a test).
+"""
 
 import dataclasses
+from typing import Callable, Optional, Tuple
 
 from bkd_keras import losses as losses_lib
+from bkd_keras.config import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A method's own setting; also the flag `--<name>`. Values must be > 0."""
+    name: str
+    default: float
+    help: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LossContext:
+    """What a classification-loss builder gets: class counts (C,), effective-number weights
+    (C,), the method's settings by name, and the initial strength of deferred weights."""
+    class_counts: tuple
+    weights: object
+    options: dict
+    reweight: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Losses:
+    """A method's built losses; `deferred` are the reweight variables switched on at `switch_epoch`."""
+    classification: object
+    distillation: object = None
+    deferred: Tuple = ()
+    switch_epoch: int = 0
+
+    def callbacks(self):
+        """The Keras callbacks that apply the deferred switch (none if nothing is deferred)."""
+        from bkd_keras.callbacks import DeferredReweighting
+        return [DeferredReweighting(self.switch_epoch, self.deferred)] if self.deferred else []
+
+
+def _plain_ce(ctx):
+    return losses_lib.ClassificationLoss()
 
 
 @dataclasses.dataclass(frozen=True)
 class Method:
     """One training method.
 
-    classification: "ce", "cb" (effective-number weighted CE), "la" (logit-adjusted CE,
-      tau * log prior added to the logits) or "ldam" (LDAM margins, scale, class weights).
+    classification: LossContext -> per-example loss(y, student_logits).
     distillation: None (no teacher), "kd" (w = 1) or "bkd" (effective-number w).
     mixup: whether the method uses `mixup_alpha` (else mixup is off).
-    deferred: class weights (of the KD term, or of the CE for LDAM-DRW) switch on at
-      `bkd_start_epoch`; before it they are 1.
+    defers: "classification" or "distillation": that loss's class weights are off before the
+      switch epoch (deferred BKD, LDAM-DRW), on from it.
     head: the student's classifier head, "linear" or "cosine".
+    settings: the method's own settings (flags of the same name).
     """
     description: str
-    classification: str = "ce"
-    distillation: str = None
+    classification: Callable = _plain_ce
+    distillation: Optional[str] = None
     mixup: bool = False
-    deferred: bool = False
+    defers: Optional[str] = None
     head: str = "linear"
+    settings: Tuple[Setting, ...] = ()
 
     @property
     def needs_teacher(self):
         return self.distillation is not None
 
+    @property
+    def deferred(self):
+        return self.defers is not None
+
+    def mixup_alpha(self, config):
+        return config.mixup_alpha if self.mixup else 0.0
+
+    def options(self, config):
+        """{setting name: value} of this method's settings in `config` (a MethodConfig)."""
+        return {s.name: float(config.option(s.name, s.default)) for s in self.settings}
+
+    def build(self, class_counts, config, epochs):
+        """The method's Losses for a stage of `epochs` epochs (build under the strategy's scope)."""
+        weights = losses_lib.effective_number_weights(class_counts, config.beta)
+        switch = config.switch_epoch(epochs) if self.deferred else 0
+        start = 0.0 if switch > 0 else 1.0
+        ctx = LossContext(tuple(class_counts), weights, self.options(config),
+                          start if self.defers == "classification" else 1.0)
+        classification = self.classification(ctx)
+        distillation = None
+        if self.distillation == "kd":
+            distillation = losses_lib.BalancedKDLoss(None, config.temperature)
+        elif self.distillation == "bkd":
+            distillation = losses_lib.BalancedKDLoss(weights, config.temperature,
+                                                     reweight=start if self.defers == "distillation" else 1.0)
+        deferred = {"classification": classification, "distillation": distillation}.get(self.defers)
+        return Losses(classification, distillation, (deferred.reweight,) if deferred is not None else (), switch)
+
+
+LA_TAU = Setting("la_tau", 1.0, "tau of the logit-adjusted loss (--method=la).")
+LDAM_MAX_MARGIN = Setting("ldam_max_margin", 0.5, "Largest LDAM margin (--method=ldam_drw).")
+LDAM_SCALE = Setting("ldam_scale", 30.0, "LDAM logit scale s on the cosine head (--method=ldam_drw).")
+FOCAL_GAMMA = Setting("focal_gamma", 1.0, "Focal loss gamma (--method=focal; 1 as in the LDAM-DRW paper's "
+                                          "CIFAR table).")
 
 METHODS = {
     "ce": Method("plain cross-entropy (the teacher recipe)"),
-    "cb": Method("class-balanced CE with effective-number weights (Cui et al. 2019)", classification="cb"),
+    "cb": Method("class-balanced CE with effective-number weights (Cui et al. 2019)",
+                 lambda ctx: losses_lib.ClassificationLoss(ctx.weights)),
     "mixup": Method("CE with mixup", mixup=True),
-    "la": Method("logit-adjusted loss, tau * log prior on the logits (Menon et al. 2021)", classification="la"),
-    # With tau = 1 the logit-adjusted loss IS balanced softmax; kept under both names.
-    "balanced_softmax": Method("balanced softmax, log n_c on the logits (Ren et al. 2020)", classification="la"),
+    "focal": Method("focal loss (Lin et al. 2017)",
+                    lambda ctx: losses_lib.FocalLoss(ctx.options["focal_gamma"]), settings=(FOCAL_GAMMA,)),
+    "la": Method("logit-adjusted loss, tau * log prior on the logits (Menon et al. 2021)",
+                 lambda ctx: losses_lib.ClassificationLoss(
+                     logit_adjustment=ctx.options["la_tau"] * losses_lib.log_prior(ctx.class_counts)),
+                 settings=(LA_TAU,)),
+    # The logit-adjusted loss with tau = 1 IS balanced softmax; kept under both names.
+    "balanced_softmax": Method("balanced softmax, log n_c on the logits (Ren et al. 2020)",
+                               lambda ctx: losses_lib.ClassificationLoss(
+                                   logit_adjustment=1.0 * losses_lib.log_prior(ctx.class_counts))),
     "ldam_drw": Method("LDAM margins on a cosine head with deferred re-weighting (Cao et al. 2019)",
-                       classification="ldam", deferred=True, head="cosine"),
+                       lambda ctx: losses_lib.ClassificationLoss(
+                           ctx.weights, margins=losses_lib.ldam_margins(ctx.class_counts, ctx.options["ldam_max_margin"]),
+                           scale=ctx.options["ldam_scale"], reweight=ctx.reweight),
+                       defers="classification", head="cosine", settings=(LDAM_MAX_MARGIN, LDAM_SCALE)),
     "kd": Method("plain knowledge distillation from the CE teacher", distillation="kd"),
     "kd_mixup": Method("plain KD with mixup", distillation="kd", mixup=True),
-    "weighted_kd": Method("BKD without mixup", distillation="bkd", deferred=True),
+    "weighted_kd": Method("BKD without mixup", distillation="bkd", defers="distillation"),
     "bkd": Method("Balanced Knowledge Distillation: CE + class-balanced KD, with mixup",
-                  distillation="bkd", mixup=True, deferred=True),
+                  distillation="bkd", mixup=True, defers="distillation"),
 }
+TEACHER_METHOD = "ce"   # the teacher's recipe (RECIPE.md: plain CE)
+
+
+def all_settings():
+    """Every method's own settings, one per name (the flags define one each)."""
+    return list({s.name: s for m in METHODS.values() for s in m.settings}.values())
 
 
 def get_method(name):
     if name not in METHODS:
-        raise ValueError(f"Unknown method {name!r}. Valid methods: {', '.join(sorted(METHODS))}.")
+        raise ConfigError(f"Unknown --method={name!r}. Valid values: {', '.join(sorted(METHODS))}.")
     return METHODS[name]
 
 
-def build_losses(method, class_counts, beta=0.9999, temperature=2.0, bkd_start_epoch=0, la_tau=1.0,
-                 ldam_max_margin=0.5, ldam_scale=30.0):
-    """(classification_loss, distillation_loss or None) for `method` (a Method).
-
-    Deferred weights start switched off (reweight 0) when bkd_start_epoch > 0; the
-    `DeferredReweighting` callback switches them on.
-    """
-    weights = losses_lib.effective_number_weights(class_counts, beta)
-    start = 0.0 if (method.deferred and bkd_start_epoch > 0) else 1.0
-    kind = method.classification
-    if kind == "ce":
-        classification = losses_lib.ClassificationLoss()
-    elif kind == "cb":
-        classification = losses_lib.ClassificationLoss(weights)
-    elif kind == "la":
-        tau = 1.0 if method is METHODS["balanced_softmax"] else la_tau
-        classification = losses_lib.ClassificationLoss(logit_adjustment=tau * losses_lib.log_prior(class_counts))
-    elif kind == "ldam":
-        classification = losses_lib.ClassificationLoss(
-            weights, margins=losses_lib.ldam_margins(class_counts, ldam_max_margin), scale=ldam_scale,
-            reweight=start)
-    else:
-        raise ValueError(f"Unknown classification loss {kind!r}.")
-    if method.distillation is None:
-        return classification, None
-    if method.distillation == "kd":
-        return classification, losses_lib.BalancedKDLoss(None, temperature)
-    return classification, losses_lib.BalancedKDLoss(weights, temperature, reweight=start)
+def check_config(config, text=False):
+    """Raises ConfigError for a MethodConfig that cannot train correctly; `text`: token-id inputs."""
+    method = get_method(config.method)
+    if not config.temperature > 0:
+        raise ConfigError(f"--temperature must be > 0 (the paper uses 2), got {config.temperature}.")
+    if not 0 <= config.beta <= 1:
+        raise ConfigError(f"--beta must be in [0, 1] (the paper uses 0.9999; 1 = inverse frequency), "
+                          f"got {config.beta}.")
+    if config.mixup_alpha < 0:
+        raise ConfigError(f"--mixup_alpha must be >= 0 (0 disables mixup), got {config.mixup_alpha}.")
+    if config.bkd_start_epoch is not None and config.bkd_start_epoch < 0:
+        raise ConfigError(f"--bkd_start_epoch must be >= 0, got {config.bkd_start_epoch}.")
+    if not 0 <= config.bkd_start_fraction <= 1:
+        raise ConfigError(f"--bkd_start_fraction must be in [0, 1], got {config.bkd_start_fraction}.")
+    known = {s.name: s for s in all_settings()}
+    for name, value in config.options:
+        if name not in known:
+            raise ConfigError(f"Unknown setting {name!r}; method settings are {', '.join(sorted(known))}.")
+        if not value > 0:
+            raise ConfigError(f"--{name} must be > 0, got {value}.")
+    if text and method.mixup_alpha(config) > 0:
+        raise ConfigError("Mixup is not defined on token ids (the paper uses none for text); "
+                          "pass --mixup_alpha=0 (the text presets do).")
+    return method

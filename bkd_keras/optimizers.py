@@ -35,3 +35,27 @@ class CoupledSGD(keras.optimizers.SGD):
         config = super().get_config()
         config.pop("nesterov", None)
         return {**config, "l2": self.l2}
+
+
+def check_config(config):
+    """Raises ConfigError for an OptimConfig that cannot train correctly."""
+    from bkd_keras.config import ConfigError
+    from bkd_keras.schedules import SCHEDULES
+    if config.lr_schedule not in SCHEDULES:
+        raise ConfigError(f"Unknown --lr_schedule={config.lr_schedule!r}. Valid values: {', '.join(sorted(SCHEDULES))}.")
+    for flag in ("epochs", "batch_size"):
+        if getattr(config, flag) < 1:
+            raise ConfigError(f"--{flag} must be >= 1, got {getattr(config, flag)}.")
+    if config.teacher_epochs is not None and config.teacher_epochs < 1:
+        raise ConfigError(f"--teacher_epochs must be >= 1, got {config.teacher_epochs}.")
+    if not config.learning_rate > 0:
+        raise ConfigError(f"--learning_rate must be > 0, got {config.learning_rate}.")
+    if config.weight_decay < 0 or not 0 <= config.momentum < 1:
+        raise ConfigError("--weight_decay must be >= 0 and --momentum in [0, 1).")
+    if config.warmup_epochs < 0:
+        raise ConfigError(f"--warmup_epochs must be >= 0, got {config.warmup_epochs}.")
+    if not 0 < config.lr_decay <= 1:
+        raise ConfigError(f"--lr_decay must be in (0, 1], got {config.lr_decay}.")
+    if not all(0 < f <= 1 for f in config.lr_decay_at) or list(config.lr_decay_at) != sorted(config.lr_decay_at):
+        raise ConfigError(f"--lr_decay_at takes increasing fractions of --epochs in (0, 1], got "
+                          f"{list(config.lr_decay_at)}.")

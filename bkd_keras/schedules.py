@@ -12,7 +12,8 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     e <= warmup_epochs: base_lr * e / warmup_epochs; afterwards base_lr times the
     factor of the last boundary passed (e > boundary). RECIPE.md (200 epochs):
-    boundaries (160, 180), factors (0.01, 0.0001).
+    boundaries (160, 180), factors (0.01, 0.0001). `warmup_epochs` may be fractional
+    (a short schedule's warm-up, see `scaled_step_schedule`).
     """
 
     def __init__(self, base_lr, steps_per_epoch, warmup_epochs=5, boundaries=(160, 180),
@@ -21,7 +22,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError("boundaries and factors must have the same length.")
         self.base_lr = float(base_lr)
         self.steps_per_epoch = int(steps_per_epoch)
-        self.warmup_epochs = int(warmup_epochs)
+        self.warmup_epochs = float(warmup_epochs)
         self.boundaries = [int(b) for b in boundaries]
         self.factors = [float(f) for f in factors]
 
@@ -42,7 +43,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         for boundary, f in zip(self.boundaries, self.factors):
             lr = ops.where(epoch > boundary, self.base_lr * f, lr)
         if self.warmup_epochs > 0:
-            lr = ops.where(epoch <= self.warmup_epochs, self.base_lr * epoch_f / self.warmup_epochs, lr)
+            lr = ops.where(epoch_f <= self.warmup_epochs, self.base_lr * epoch_f / self.warmup_epochs, lr)
         return lr
 
     def get_config(self):
@@ -58,11 +59,11 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         self.base_lr = float(base_lr)
         self.steps_per_epoch = int(steps_per_epoch)
         self.total_epochs = int(total_epochs)
-        self.warmup_epochs = int(warmup_epochs)
+        self.warmup_epochs = float(warmup_epochs)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        warm = float(self.warmup_epochs * self.steps_per_epoch)
+        warm = float(round(self.warmup_epochs * self.steps_per_epoch))
         total = float(max(self.total_epochs * self.steps_per_epoch, 1))
         progress = ops.clip((step - warm) / max(total - warm, 1.0), 0.0, 1.0)
         lr = 0.5 * self.base_lr * (1.0 + ops.cos(math.pi * progress))
@@ -75,16 +76,24 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 "total_epochs": self.total_epochs, "warmup_epochs": self.warmup_epochs}
 
 
+def short_warmup(warmup_epochs, epochs):
+    """Warm-up epochs of a schedule of `epochs`: never more than a quarter of them (so a short
+    run still reaches its peak LR; 20 epochs keep the recipe's 5)."""
+    return min(float(warmup_epochs), epochs / 4.0)
+
+
 def scaled_step_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs=5, decay_at=(0.8, 0.9), decay=0.01):
-    """The CIFAR recipe's shape at any length: the LR is multiplied by `decay` at each fraction
-    `decay_at` of `epochs` (CIFAR: 0.8, 0.9 = epochs 160 and 180 of 200; text: 20 and 25 of 30)."""
-    boundaries = [int(round(f * epochs)) for f in decay_at]
+    """The CIFAR recipe's shape at any length: warm-up (at most a quarter of the epochs), then the
+    LR is multiplied by `decay` at each fraction `decay_at` of `epochs` (CIFAR: 0.8, 0.9 =
+    epochs 160 and 180 of 200; text: 20 and 25 of 30), never before the warm-up has ended."""
+    warmup = short_warmup(warmup_epochs, epochs)
+    boundaries = [max(int(round(f * epochs)), math.ceil(warmup)) for f in decay_at]
     factors = [decay ** (i + 1) for i in range(len(boundaries))]
-    return WarmupStepDecay(base_lr, steps_per_epoch, min(warmup_epochs, epochs), boundaries, factors)
+    return WarmupStepDecay(base_lr, steps_per_epoch, warmup, boundaries, factors)
 
 
 SCHEDULES = {
     "step": scaled_step_schedule,
     "cosine": lambda base_lr, steps_per_epoch, epochs, warmup_epochs=0, decay_at=None, decay=None: WarmupCosine(
-        base_lr, steps_per_epoch, epochs, warmup_epochs),
+        base_lr, steps_per_epoch, epochs, short_warmup(warmup_epochs, epochs)),
 }

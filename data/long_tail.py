@@ -11,6 +11,16 @@ order of the original yields exactly the same subset.
 import numpy as np
 
 IMBALANCE_TYPES = ("exp", "step")
+# The choices of --imbalance_type: a profile, or "none" (keep the train split as it is).
+IMBALANCE_CHOICES = IMBALANCE_TYPES + ("none",)
+
+
+def check_profile(imbalance_type, imbalance_ratio):
+    """Raises ValueError unless (type, ratio) is a valid long-tailed profile ("none" takes any ratio)."""
+    if imbalance_type not in IMBALANCE_CHOICES:
+        raise ValueError(f"Unknown --imbalance_type={imbalance_type!r}. Valid values: {', '.join(IMBALANCE_CHOICES)}.")
+    if imbalance_type != "none" and not (imbalance_ratio is not None and imbalance_ratio >= 1):
+        raise ValueError(f"--imbalance_ratio must be >= 1 (n_max / n_min; 1 = balanced), got {imbalance_ratio}.")
 
 
 def long_tail_counts(max_per_class, num_classes, imbalance_ratio, imbalance_type="exp"):
@@ -22,10 +32,9 @@ def long_tail_counts(max_per_class, num_classes, imbalance_ratio, imbalance_type
       imbalance_ratio: rho = n_max / n_min, >= 1 (1 keeps the set balanced).
       imbalance_type: "exp" (exponential profile) or "step".
     """
-    if imbalance_type not in IMBALANCE_TYPES:
-        raise ValueError(f"Unknown imbalance type {imbalance_type!r}; use one of {IMBALANCE_TYPES}.")
-    if not imbalance_ratio >= 1:
-        raise ValueError(f"Imbalance ratio must be >= 1 (n_max / n_min), got {imbalance_ratio}.")
+    if imbalance_type == "none":
+        raise ValueError("imbalance_type 'none' has no counts; keep the split as it is instead.")
+    check_profile(imbalance_type, imbalance_ratio)
     if int(num_classes) < 1 or int(max_per_class) < 1:
         raise ValueError(f"Need num_classes >= 1 and max_per_class >= 1, got {num_classes}, {max_per_class}.")
     num_classes, max_per_class = int(num_classes), int(max_per_class)

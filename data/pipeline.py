@@ -5,6 +5,7 @@ random crop / flip come from stateless random ops keyed on them. A run resumed a
 epoch k therefore sees exactly the batches an uninterrupted run sees at epoch k.
 """
 
+import functools
 import os
 
 import numpy as np
@@ -47,8 +48,11 @@ def augment(image, pad, flip, seed):
     return image
 
 
-def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False):
+def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False, mixup_alpha=0.0):
     """Batches of (normalised float32 (B, H, W, C), or int64 token ids (B, L) for text; int64 (B,)).
+
+    With `mixup_alpha` > 0 each batch also carries mixup's draws (bkd_keras.mixup.attach_mixup),
+    batch k of the run (counted over epochs from 0) drawn from (seed, k).
 
     One epoch (`start_epoch`), or with `repeat` the epochs start_epoch, start_epoch + 1,
     ... back to back (pass `steps_per_epoch` to `fit`). Each epoch is the whole split in
@@ -56,10 +60,18 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     """
     split = dataset.train
     n = len(split)
+    if mixup_alpha > 0:
+        from bkd_keras.mixup import attach_mixup
+        mixup = functools.partial(attach_mixup, alpha=mixup_alpha, seed=seed,
+                                  start_step=start_epoch * steps_per_epoch(dataset, batch_size))
+    else:
+        mixup = None
     if dataset.is_text:
+        if mixup:
+            raise ValueError("Mixup is not defined on token ids.")
         return _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat)
     if dataset.augmentation.resized_crop:
-        return _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images)
+        return _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images, mixup)
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
     norm = normalizer(dataset.mean, dataset.std)
@@ -77,13 +89,17 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
         return tf.data.Dataset.from_tensor_slices(order).enumerate() \
             .map(load, num_parallel_calls=_PARALLEL, deterministic=True).batch(batch_size)
 
-    return _epochs(one_epoch, start_epoch, repeat)
+    return _epochs(one_epoch, start_epoch, repeat, mixup)
 
 
-def _epochs(one_epoch, start_epoch, repeat):
-    """Epoch start_epoch (or, with `repeat`, it and all later ones back to back) of `one_epoch(epoch)`."""
+def _epochs(one_epoch, start_epoch, repeat, mixup=None):
+    """Epoch start_epoch (or, with `repeat`, it and all later ones back to back) of `one_epoch(epoch)`;
+    `mixup`: a transform adding mixup's draws to the batches."""
     end = _MAX_EPOCHS if repeat else start_epoch + 1
-    return tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch).prefetch(2).with_options(_options())
+    batches = tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch)
+    if mixup is not None:
+        batches = mixup(batches)
+    return batches.prefetch(2).with_options(_options())
 
 
 def _epoch_order(n, seed, epoch):
@@ -131,7 +147,7 @@ def center_crop(image, size, crop_fraction=0.875):
     return tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
 
 
-def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images):
+def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images, mixup=None):
     """Image files decoded in parallel and augmented the ImageNet way, in the (seed, epoch) order."""
     files = tf.constant(list(dataset.train.files))
     labels = tf.constant(dataset.train.labels)
@@ -153,7 +169,7 @@ def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_
         return tf.data.Dataset.from_tensor_slices(_epoch_order(n, seed, epoch)).enumerate() \
             .map(load, num_parallel_calls=_DECODERS, deterministic=True).batch(batch_size)
 
-    return _epochs(one_epoch, start_epoch, repeat)
+    return _epochs(one_epoch, start_epoch, repeat, mixup)
 
 
 def eval_dataset(dataset, batch_size, split="test"):

@@ -34,6 +34,11 @@ class Split:
                      texts=None if self.texts is None else self.texts[indices])
 
 
+# --augmentation: CIFAR's pad-and-crop on images held in memory, or the ImageNet
+# random-resized-crop on image files streamed from disk.
+AUGMENTATIONS = ("pad_crop", "resized_crop")
+
+
 @dataclasses.dataclass
 class Augmentation:
     """Training augmentation: zero-pad `pad` + random crop (CIFAR), optional flip.

@@ -5,10 +5,12 @@
 a shortened schedule keeps the recipe's shape; --bkd_start_epoch overrides it.
 """
 
+from data.sources import CIFAR_MEAN, CIFAR_STD
+
 _CIFAR = dict(backbone="resnet32", imbalance_type="exp", imbalance_ratio=100.0, epochs=200,
               batch_size=128, learning_rate=0.1, momentum=0.9, weight_decay=2e-4, lr_schedule="step",
               warmup_epochs=5, temperature=2.0, beta=0.9999, mixup_alpha=1.0, distillation_weight=1.0,
-              eval_every=10, mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010))
+              eval_every=10, mean=CIFAR_MEAN, std=CIFAR_STD)
 
 _TEXT = dict(backbone="textcnn", imbalance_type="exp", imbalance_ratio=100.0, epochs=30, batch_size=64,
              learning_rate=0.1, momentum=0.9, weight_decay=2e-4, lr_schedule="step", lr_decay_at=(20 / 30, 25 / 30),

@@ -26,6 +26,18 @@ PRETRAINABLE = {"resnet50", "resnet152"}
 TEXT_BACKBONES = {"textcnn"}
 
 
+def check_config(config, text=False, data_name="the dataset"):
+    """Raises ValueError for a ModelConfig that cannot build; `text`: the data are token ids."""
+    if config.backbone not in BACKBONES:
+        raise ValueError(f"Unknown --backbone={config.backbone!r}. Valid values: {', '.join(sorted(BACKBONES))}.")
+    if config.pretrained and config.backbone not in PRETRAINABLE:
+        raise ValueError(f"--pretrained is for --backbone={' or '.join(sorted(PRETRAINABLE))}, not {config.backbone}.")
+    if text != (config.backbone in TEXT_BACKBONES):
+        valid = sorted(TEXT_BACKBONES) if text else sorted(set(BACKBONES) - TEXT_BACKBONES)
+        raise ValueError(f"--backbone={config.backbone} does not take {data_name}'s "
+                         f"{'texts' if text else 'images'}; use one of {', '.join(valid)}.")
+
+
 def build_backbone(name, num_classes, input_shape, head="linear", embedding_matrix=None, pretrained=None):
     """Builds backbone `name` with a `num_classes`-way head ("linear" or "cosine").
 
@@ -43,4 +55,4 @@ def build_backbone(name, num_classes, input_shape, head="linear", embedding_matr
     return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name, **extra)
 
 
-__all__ = ["BACKBONES", "PRETRAINABLE", "TEXT_BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "resnet_cifar", "small_cnn", "text_cnn"]
+__all__ = ["BACKBONES", "PRETRAINABLE", "TEXT_BACKBONES", "CosineDense", "OptionAShortcut", "build_backbone", "check_config", "resnet_cifar", "small_cnn", "text_cnn"]

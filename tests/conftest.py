@@ -40,4 +40,4 @@ def small_config(tmp_path, **overrides):
     values = dict(dataset="digits", backbone="small_cnn", epochs=1, batch_size=32, imbalance_ratio=20.0,
                   eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
     values.update(overrides)
-    return TrainConfig(**values)
+    return TrainConfig.flat(**values)

@@ -41,7 +41,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 2:
         sig = getattr(signal, sys.argv[5]) if len(sys.argv) > 5 else signal.SIGKILL
         extra = [KillAt(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sig)]
-    config = TrainConfig(dataset="digits", backbone="small_cnn", method="bkd", epochs=4, batch_size=32,
+    config = TrainConfig.flat(dataset="digits", backbone="small_cnn", method="bkd", epochs=4, batch_size=32,
                          imbalance_ratio=20.0, learning_rate=0.05, warmup_epochs=1, mixup_alpha=0.4,
                          bkd_start_epoch=2, eval_every=2, verbose=0, output_dir=out, seed=7)
     sys.exit(execute(lambda: config, extra_callbacks=extra))

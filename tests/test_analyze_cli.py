@@ -18,7 +18,7 @@ def test_analyze_writes_plots_and_numbers(tmp_path):
     config = small_config(tmp_path, method="ce", stage="teacher")
     run(config, log=lambda *_: None)
     out = tmp_path / "analysis"
-    cmd = [sys.executable, "-m", "benchmarks.analyze", f"--runs={config.output_dir},{config.output_dir}",
+    cmd = [sys.executable, "-m", "benchmarks.analyze", f"--runs={config.run.output_dir},{config.run.output_dir}",
            "--names=a,b", f"--out={out}", "--tsne_per_class=8"]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))

@@ -60,15 +60,16 @@ def test_presets_resolve_and_scale_the_deferred_switch():
     fv.unparse_flags()
     fv(["prog", "--dataset=cifar10", "--epochs=40"])
     c = definitions.resolve(fv)
-    assert (c.backbone, c.batch_size, c.imbalance_ratio, c.bkd_start_epoch) == ("resnet32", 128, 100.0, 32)
-    assert c.mean == pytest.approx((0.4914, 0.4822, 0.4465))
+    assert (c.model.backbone, c.optim.batch_size, c.data.imbalance_ratio) == ("resnet32", 128, 100.0)
+    assert c.method.switch_epoch(c.optim.epochs) == 32
+    assert c.data.mean == pytest.approx((0.4914, 0.4822, 0.4465))
     fv.unparse_flags()
     fv(["prog", "--dataset=folder", "--data_dir=/x", "--preset=cifar100_lt", "--batch_size=64"])
     c = definitions.resolve(fv)
-    assert (c.batch_size, c.bkd_start_epoch, c.epochs) == (64, 0, 200)
+    assert (c.optim.batch_size, c.method.switch_epoch(c.optim.epochs), c.optim.epochs) == (64, 0, 200)
     fv.unparse_flags()
     fv(["prog", "--preset=cifar10_lt", "--bkd_start_epoch=7", "--dataset=folder", "--data_dir=/x"])
-    assert definitions.resolve(fv).bkd_start_epoch == 7
+    assert definitions.resolve(fv).method.switch_epoch(200) == 7
     fv.unparse_flags()
 
 
@@ -83,7 +84,7 @@ def test_resume_reuses_finished_teacher_and_student_only_with_given_teacher(tmp_
     logs = []
     config = small_config(tmp_path, method="kd")
     first = run(config, log=logs.append)
-    out = config.output_dir
+    out = config.run.output_dir
     # Simulate a run killed during the student stage: the teacher stage had finished.
     os.remove(os.path.join(out, "results.json"))
     os.remove(os.path.join(out, "student", "stage.json"))

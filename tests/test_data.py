@@ -85,7 +85,7 @@ def test_tfds_missing_data_fails_fast(tmp_path):
 
 
 def test_bad_names_and_ratios():
-    with pytest.raises(DataError, match="Valid datasets"):
+    with pytest.raises(DataError, match="Valid values: ag_news"):
         load_dataset("imagenet")
     with pytest.raises(DataError, match=">= 1"):
         load_dataset("digits", imbalance_ratio=0.5)

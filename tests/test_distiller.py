@@ -84,7 +84,7 @@ def test_deferred_switch_changes_loss_at_chosen_epoch_only():
             if batch == 0:
                 seen.append(float(np.mean(self.model.distillation_loss(probe_t, probe_s))))
 
-    d.fit(x, y, batch_size=16, epochs=5, verbose=0, callbacks=[DeferredReweighting(3), Probe()])
+    d.fit(x, y, batch_size=16, epochs=5, verbose=0, callbacks=[DeferredReweighting(3, [d.distillation_loss.reweight]), Probe()])
     assert seen[:3] == pytest.approx([kd_value] * 3, rel=1e-5)
     assert seen[3:] == pytest.approx([bkd_value] * 2, rel=1e-5)
     assert kd_value != pytest.approx(bkd_value, rel=1e-3)
@@ -155,3 +155,36 @@ def test_learning_rate_logged_is_the_epochs_own():
     d.compile(optimizer=keras.optimizers.SGD(WarmupStepDecay(0.1, 2, warmup_epochs=5, boundaries=(), factors=())))
     history = d.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[LearningRateLogger()])
     assert history.history["lr"] == pytest.approx([0.02, 0.04, 0.06])
+
+
+def test_xla_compiled_bkd_step_with_mixup_equals_the_eager_step():
+    from bkd_keras.mixup import attach_mixup
+    x, y = tiny_data(n=32)
+    data = attach_mixup(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), alpha=1.0, seed=3)
+    w = np.array([1, 2, 3, 4], np.float32)
+    results = []
+    for mode in (dict(run_eagerly=True), dict(jit_compile=True)):
+        keras.utils.set_random_seed(0)
+        d = make(mixup=1.0, weights=w)
+        d.compile(optimizer=keras.optimizers.SGD(0.05), **mode)
+        history = d.fit(data, epochs=1, verbose=0)
+        results.append((d.student.get_weights(), history.history["loss"][0]))
+    (eager, eager_loss), (xla, xla_loss) = results
+    assert xla_loss == pytest.approx(eager_loss, rel=1e-5)
+    for a, b in zip(eager, xla):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert not all(np.array_equal(a, b) for a, b in zip(eager, make(mixup=1.0, weights=w).student.get_weights()))
+
+
+def test_pipeline_draws_equal_the_in_step_draws_and_resume_exactly():
+    from bkd_keras.mixup import attach_mixup, sample_mixup, unpack_draws
+    x, y = tiny_data(n=40)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)      # 3 steps per epoch
+    full = [unpack_draws(d) for _, _, d in attach_mixup(batches, 0.4, seed=9)]
+    resumed = [unpack_draws(d) for _, _, d in attach_mixup(batches.skip(3), 0.4, seed=9, start_step=3)]
+    for k, (lam, perm) in enumerate(full):
+        in_step = sample_mixup(len(perm), 0.4, tf.constant([9, k], tf.int64))
+        assert float(lam) == float(in_step[0]) and np.array_equal(perm, in_step[1])
+        assert sorted(perm.numpy().tolist()) == list(range(len(perm)))   # a permutation of the batch
+    for (a, pa), (b, pb) in zip(full[3:], resumed):
+        assert float(a) == float(b) and np.array_equal(pa, pb)

@@ -28,7 +28,7 @@ def write_list_dataset(root, sizes=((60, 40), (90, 120), (224, 300), (50, 50)), 
 
 def test_list_files_through_the_224_pipeline(tmp_path):
     root = write_list_dataset(tmp_path)
-    ds = load_dataset("list", data_dir=root, imbalance_type="none", resized_crop=True)
+    ds = load_dataset("list", data_dir=root, imbalance_type="none", augmentation="resized_crop")
     assert ds.image_shape == (224, 224, 3) and ds.train.images is None and len(ds.train.files) == 8
     assert ds.mean == pytest.approx([0.485, 0.456, 0.406])
     x, y = next(iter(train_dataset(ds, 8, seed=3)))
@@ -56,12 +56,12 @@ def test_missing_listed_file_is_a_clear_error(tmp_path):
     root = write_list_dataset(tmp_path)
     os.remove(os.path.join(root, "train", "1", "2.jpg"))
     with pytest.raises(DataError, match=r"1 image\(s\) listed in .*train.txt do not exist.*train/1/2.jpg"):
-        load_dataset("list", data_dir=root, imbalance_type="none", resized_crop=True)
+        load_dataset("list", data_dir=root, imbalance_type="none", augmentation="resized_crop")
 
 
 def test_resized_crop_needs_files():
     with pytest.raises(DataError, match="streams image files"):
-        load_dataset("digits", resized_crop=True)
+        load_dataset("digits", augmentation="resized_crop")
 
 
 def _trainable(model):
@@ -88,7 +88,7 @@ def test_small_run_with_resnet10_on_streamed_files(tmp_path):
     from bkd_keras.config import TrainConfig
     from bkd_keras.runner import run
     root = write_list_dataset(tmp_path / "data")
-    config = TrainConfig(dataset="list", data_dir=root, imbalance_type="none", augmentation="resized_crop",
+    config = TrainConfig.flat(dataset="list", data_dir=root, imbalance_type="none", augmentation="resized_crop",
                          image_size=(64, 64), backbone="resnet10", method="bkd", epochs=1, batch_size=4,
                          eval_every=0, verbose=0, output_dir=str(tmp_path / "run"), lr_schedule="cosine")
     results = run(config, log=lambda *_: None)

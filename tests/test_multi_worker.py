@@ -85,9 +85,9 @@ def test_two_worker_cli_run_chief_writes_and_evaluates_in_order(tmp_path):
     import keras
 
     import models  # noqa: F401
-    from bkd_keras.runner import load_config_dataset, read_run_config
-    from data import eval_dataset
-    dataset = load_config_dataset(read_run_config(str(out)))
+    from bkd_keras.run_folder import read_config
+    from data import eval_dataset, load_dataset
+    dataset = load_dataset(read_config(str(out)).data)
     model = keras.saving.load_model(str(out / "student" / "model.keras"), compile=False)
     top1 = (model.predict(eval_dataset(dataset, 512), verbose=0).argmax(1) == dataset.test.labels).mean() * 100
     reported = json.load(open(out / "results.json"))["reports"]["student (bkd)"]["top1"]

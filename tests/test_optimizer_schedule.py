@@ -54,3 +54,25 @@ def test_cosine():
     assert float(s(100)) == pytest.approx(0.0, abs=1e-7)
     clone = WarmupCosine.from_config(s.get_config())
     assert float(clone(25)) == pytest.approx(float(s(25)))
+
+
+@pytest.mark.parametrize("epochs, table", [
+    # Hand-computed per-epoch LR (base 0.1, recipe: 5 warm-up epochs, x0.01 / x0.0001 at 80% / 90%).
+    (5, {1: 0.08, 2: 0.1, 3: 0.1, 4: 0.1, 5: 1e-5}),           # warm-up capped at 5 / 4 = 1.25 epochs
+    (20, {1: 0.02, 2: 0.04, 3: 0.06, 4: 0.08, 5: 0.1, 6: 0.1, 16: 0.1, 17: 0.001, 18: 0.001, 19: 1e-5, 20: 1e-5}),
+    (200, {1: 0.02, 5: 0.1, 6: 0.1, 160: 0.1, 161: 0.001, 180: 0.001, 181: 1e-5, 200: 1e-5}),
+])
+def test_the_schedule_keeps_warmup_peak_and_decay_at_any_length(epochs, table):
+    s = scaled_step_schedule(0.1, 3, epochs)
+    for epoch, lr in table.items():
+        assert s.lr_at_epoch(epoch) == pytest.approx(lr), epoch
+        assert float(s((epoch - 1) * 3)) == pytest.approx(lr, rel=1e-6)
+    assert min(s.boundaries) >= s.warmup_epochs                   # drops never inside the warm-up
+    clone = WarmupStepDecay.from_config(s.get_config())
+    assert clone.lr_at_epoch(1) == pytest.approx(table[1])
+
+
+def test_cosine_warmup_is_capped_too():
+    from bkd_keras.schedules import SCHEDULES
+    s = SCHEDULES["cosine"](0.2, 10, 8, warmup_epochs=5)           # at most 2 of 8 epochs
+    assert s.warmup_epochs == 2.0 and float(s(19)) == pytest.approx(0.2) and float(s(21)) < 0.2

@@ -30,7 +30,7 @@ def test_nan_in_a_run_is_a_clear_error(tmp_path):
     config = small_config(tmp_path, method="ce", learning_rate=1e30, epochs=3, weight_decay=0.0)
     with pytest.raises(FloatingPointError, match=r"\[student\] the loss became .* at epoch \d+, step \d+"):
         run(config)
-    assert not os.path.exists(os.path.join(config.output_dir, "results.json"))
+    assert not os.path.exists(os.path.join(config.run.output_dir, "results.json"))
 
 
 def test_losses_finite_for_single_example_classes_and_huge_logits():

@@ -61,8 +61,31 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
 
 
 def test_stale_log_lines_are_dropped_on_resume(tmp_path):
-    from bkd_keras.runner import _trim_log
+    from bkd_keras.run_folder import trim_log
     path = str(tmp_path / "log.csv")
     open(path, "w").write("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
-    _trim_log(path, 2)
+    trim_log(path, 2)
     assert open(path).read() == "epoch,loss\n0,1.0\n1,0.9\n"
+
+
+def test_state_saved_to_the_store_resumes_on_another_machine(tmp_path):
+    """Only what `benchmarks.long_run save` commits survives: restored elsewhere, the run ends
+    as an uninterrupted one."""
+    from benchmarks.run_state import restore_run, save_run
+    ref, killed = str(tmp_path / "ref"), str(tmp_path / "machine1" / "run")
+    assert worker(ref).returncode == 0
+    assert worker(killed, "student", "3", "2").returncode == -9        # teacher done, student mid-way
+    state = save_run(killed, str(tmp_path / "store"))
+    assert state == "teacher finished, student at epoch 2"
+    fresh = str(tmp_path / "machine2")
+    os.makedirs(fresh)
+    restore_run(str(tmp_path / "store" / "run" / "resume"), fresh)
+    r = worker(os.path.join(fresh, "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = json.load(open(os.path.join(ref, "results.json")))
+    b = json.load(open(os.path.join(fresh, "run", "results.json")))
+    assert a["reports"] == b["reports"]
+    wa = keras.saving.load_model(os.path.join(ref, "export", "model.keras")).get_weights()
+    wb = keras.saving.load_model(os.path.join(fresh, "run", "export", "model.keras")).get_weights()
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x, y)

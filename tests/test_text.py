@@ -135,7 +135,7 @@ def test_text_run_end_to_end_serves_raw_strings(tmp_path):
     from bkd_keras.config import TrainConfig
     from bkd_keras.runner import run
     root = write_text_tree(tmp_path / "data", [60, 60, 60], test_per_class=10)
-    config = TrainConfig(dataset="text_folder", data_dir=root, backbone="textcnn", method="bkd", epochs=3,
+    config = TrainConfig.flat(dataset="text_folder", data_dir=root, backbone="textcnn", method="bkd", epochs=3,
                          batch_size=16, imbalance_ratio=10, max_per_class=60, sequence_length=12,
                          embeddings="random", embedding_dim=8, mixup_alpha=0.0, warmup_epochs=0,
                          learning_rate=0.05, eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
@@ -154,9 +154,10 @@ def test_text_run_end_to_end_serves_raw_strings(tmp_path):
 
 def test_text_config_errors(tmp_path):
     from bkd_keras.config import ConfigError, TrainConfig
+    from bkd_keras.runner import validate
     with pytest.raises(ConfigError, match="textcnn"):
-        TrainConfig(dataset="bbc_news", backbone="resnet32").validate()
+        validate(TrainConfig.flat(dataset="bbc_news", backbone="resnet32"))
     with pytest.raises(ConfigError, match="does not take digits's images"):
-        TrainConfig(dataset="digits", backbone="textcnn").validate()
+        validate(TrainConfig.flat(dataset="digits", backbone="textcnn"))
     with pytest.raises(ConfigError, match="Mixup is not defined"):
-        TrainConfig(dataset="bbc_news", backbone="textcnn", method="bkd", mixup_alpha=1.0).validate()
+        validate(TrainConfig.flat(dataset="bbc_news", backbone="textcnn", method="bkd", mixup_alpha=1.0))

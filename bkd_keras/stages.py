@@ -1,0 +1,189 @@
+"""One stage of a run (the teacher, or the student): build, train or resume, evaluate."""
+
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from bkd_keras import callbacks as callbacks_lib
+from bkd_keras import diagnostics, evaluation, run_folder
+from bkd_keras.config import ConfigError
+from bkd_keras.distiller import Distiller, check_compatible
+from bkd_keras.export import read_vocabulary, write_vocabulary
+from bkd_keras.io_utils import atomic_save_model, atomic_write_json, read_json
+from bkd_keras.losses import effective_number_weights
+from bkd_keras.optimizers import CoupledSGD
+from bkd_keras.precision import policy_scope, with_precision
+from bkd_keras.schedules import SCHEDULES
+from bkd_keras.seeding import stage_seed
+from data import eval_dataset, steps_per_epoch, train_dataset
+from data.embeddings import embedding_matrix
+from models import build_backbone
+
+
+def load_teacher(path, dataset):
+    """Loads a trained teacher (.keras) and checks it fits `dataset`."""
+    if not os.path.isfile(path) or not path.endswith(".keras"):
+        raise ConfigError(f"--teacher={path} is not a .keras file; pass the model.keras of a finished "
+                          "teacher (RUN/teacher/model.keras or RUN/export/model.keras).")
+    import models  # noqa: F401  (registers the backbones' custom layers)
+    teacher = keras.saving.load_model(path, compile=False)
+    if teacher.output_shape[-1] != dataset.num_classes:
+        raise ConfigError(f"The teacher {path} predicts {teacher.output_shape[-1]} classes but {dataset.name} has "
+                          f"{dataset.num_classes}; train a teacher on this dataset (omit --teacher).")
+    if dataset.is_text and read_vocabulary(os.path.dirname(path)) != dataset.vocabulary:
+        raise ConfigError(f"The teacher {path} was trained with another vocabulary than this run's "
+                          f"({os.path.dirname(path)}/vocabulary.txt differs or is missing): token ids would "
+                          "mean different words. Train the teacher with the same text data and "
+                          "--max_tokens, or omit --teacher.")
+    if tuple(teacher.input_shape[1:]) != tuple(dataset.image_shape):
+        raise ConfigError(f"The teacher {path} takes images of shape {tuple(teacher.input_shape[1:])} but "
+                          f"{dataset.name} has {tuple(dataset.image_shape)}; use a teacher trained on this data.")
+    return teacher
+
+
+def _callbacks(name, stage_dir, losses, num_images):
+    cbs = [callbacks_lib.Throughput(num_images), callbacks_lib.LearningRateLogger(),
+           callbacks_lib.StopOnNonFiniteLoss(name)] + losses.callbacks()
+    os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
+    cbs += [
+        # The log line of an epoch is written before its backup: a kill in between re-runs
+        # the epoch, and run_folder.trim_log drops the stale line on resume.
+        keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
+                                    update_freq="epoch", profile_batch=0),
+        callbacks_lib.AtomicCheckpoint(os.path.join(stage_dir, "checkpoints", "last.weights.h5")),
+        # Deleted only once the stage's model.keras and stage.json are written; the previous
+        # backup is kept while a new one is written (a kill mid-save falls back to it).
+        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=False,
+                                         double_checkpoint=True),
+    ]
+    return cbs
+
+
+def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None):
+    """(Distiller, Losses): student + losses + optimizer inside `strategy.scope()`, compiled and built.
+
+    `method`: a methods.Method; `seed`: the stage's seed (mixup, text embeddings' random
+    init), default `config.run.seed`.
+    """
+    epochs = epochs or config.optim.epochs
+    seed = config.run.seed if seed is None else seed
+    steps = steps_per_epoch(dataset, config.optim.batch_size)
+    embeddings = None
+    if dataset.is_text:
+        embeddings, _ = embedding_matrix(dataset.vocabulary, config.model.embeddings, config.model.embedding_dim, seed)
+    with strategy.scope():
+        with policy_scope(config.run.precision):
+            student = build_backbone(config.model.backbone, dataset.num_classes, dataset.image_shape, method.head,
+                                     embedding_matrix=embeddings, pretrained=config.model.pretrained)
+        losses = method.build(dataset.class_counts, config.method, epochs)
+        if teacher is not None:
+            check_compatible(teacher, student)
+            teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
+        distiller = Distiller(student, teacher, losses.classification, losses.distillation,
+                              config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
+                              name="distiller")
+        optim = config.optim
+        schedule = SCHEDULES[optim.lr_schedule](optim.learning_rate, steps, epochs, warmup_epochs=optim.warmup_epochs,
+                                                decay_at=optim.lr_decay_at, decay=optim.lr_decay)
+        optimizer = CoupledSGD(schedule, momentum=optim.momentum, l2=optim.weight_decay)
+        if config.run.precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        distiller.compile(optimizer=optimizer, jit_compile=config.run.jit_compile)
+        distiller(np.zeros((1,) + tuple(dataset.image_shape), "int64" if dataset.is_text else "float32"))
+        distiller.optimizer.build(distiller.trainable_variables)
+    return distiller, losses
+
+
+def _resume_epoch(backup_dir):
+    """First epoch still to train according to BackupAndRestore's metadata (0 if none)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    return int(read_json(path).get("epoch", 0)) if os.path.exists(path) else 0
+
+
+def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print,
+                extra_callbacks=()):
+    """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info)."""
+    stage_dir = os.path.join(config.run.output_dir, name)
+    model_path = os.path.join(stage_dir, "model.keras")
+    info_path = os.path.join(stage_dir, "stage.json")
+    if os.path.exists(info_path) and os.path.exists(model_path):
+        log(f"[{name}] finished earlier; reusing {model_path}")
+        return keras.saving.load_model(model_path, compile=False), read_json(info_path)
+    os.makedirs(stage_dir, exist_ok=True)
+    epochs = epochs or config.optim.epochs
+    seed = stage_seed(config.run.seed, name)
+    keras.utils.set_random_seed(seed)
+    distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed)
+    log(f"[{name}] method={config.method.method if name != 'teacher' else 'ce'} ({method.description}), "
+        f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
+        f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
+    cbs = _callbacks(name, stage_dir, losses, len(dataset.train)) + list(extra_callbacks)
+    first_epoch = _resume_epoch(os.path.join(stage_dir, "backup"))
+    run_folder.trim_log(os.path.join(stage_dir, "log.csv"), first_epoch)
+    if first_epoch:
+        log(f"[{name}] resuming after epoch {first_epoch} (from {stage_dir}/backup)")
+    start = time.time()
+    batch_size = config.optim.batch_size
+    # The data of epoch e depends only on (seed, e), mixup's draws of step k on (seed, k):
+    # resuming at first_epoch replays exactly.
+    data = train_dataset(dataset, batch_size, seed=seed, start_epoch=first_epoch, repeat=True,
+                         mixup_alpha=distiller.mixup_alpha)
+    evaluated = evaluation.eval_epochs(epochs, config.run.eval_every, config.run.eval_last_fraction)
+    try:
+        distiller.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch(dataset, batch_size),
+                      callbacks=cbs, validation_data=eval_dataset(dataset, 512) if evaluated else None,
+                      validation_freq=evaluated or 1, verbose=config.run.verbose, shuffle=False)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"[{name}] interrupted; epochs up to {_resume_epoch(os.path.join(stage_dir, 'backup'))} "
+                                f"are saved in {stage_dir}/backup. Rerun the same command to resume.") from None
+    rates = cbs[0].history
+    info = {"epochs": epochs, "seconds": time.time() - start,
+            "images_per_sec": float(np.median(rates)) if rates else None,
+            "images_per_sec_per_epoch": rates, "seed": seed,
+            "test_curve": run_folder.test_curve(os.path.join(stage_dir, "log.csv"))}
+    atomic_save_model(distiller.student, model_path)
+    if dataset.is_text:
+        write_vocabulary(dataset.vocabulary, stage_dir)
+    atomic_write_json(info_path, info)
+    shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
+    return distiller.student, info
+
+
+def _trainable_parameters(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def predict_logits(model, dataset, split="test", verbose=0):
+    """Logits (N, C) of `split` in dataset order.
+
+    Under MultiWorkerMirroredStrategy Keras' `predict` shards the data across workers and the
+    concatenated outputs are not in dataset order, so a local copy of the model predicts instead.
+    """
+    import tensorflow as tf
+    if isinstance(getattr(model, "distribute_strategy", None), tf.distribute.MultiWorkerMirroredStrategy):
+        local = keras.models.clone_model(model)     # outside the strategy's scope: not distributed
+        local.set_weights(model.get_weights())
+        model = local
+    return model.predict(eval_dataset(dataset, 512, split), verbose=verbose)
+
+
+def evaluate(model, dataset, verbose="auto"):
+    logits = predict_logits(model, dataset, verbose=verbose)
+    return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
+
+
+def check_teacher_fit(teacher, dataset, config, log=print):
+    """The balanced target's agreement with the labels on the training split; warns if poor."""
+    logits = predict_logits(teacher, dataset, "train")
+    weights = effective_number_weights(dataset.class_counts, config.method.beta)
+    report = diagnostics.balanced_target_fit(logits, dataset.train.labels, weights, config.method.temperature)
+    log("balanced teacher target keeps the label (% of train images per class): "
+        + str([round(v, 1) for v in report["target_top1"]]))
+    warning = diagnostics.fit_warning(report, dataset.class_counts)
+    if warning:
+        log("WARNING: " + warning)
+    return report
