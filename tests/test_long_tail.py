@@ -66,7 +66,7 @@ def test_other_seed_other_subset_same_counts():
 def test_bad_inputs():
     with pytest.raises(ValueError, match=">= 1"):
         long_tail_counts(100, 10, 0.5)
-    with pytest.raises(ValueError, match="imbalance type"):
+    with pytest.raises(ValueError, match="imbalance_type"):
         long_tail_counts(100, 10, 10, "linear")
     with pytest.raises(ValueError, match="0 examples"):
         long_tail_indices(np.repeat(np.arange(3), 5), [5, 2, 0])
