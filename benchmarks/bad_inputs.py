@@ -67,7 +67,7 @@ def main():
     cases = [
         ("unknown dataset", ["--dataset=imagenet"]),
         ("unknown backbone", ["--backbone=resnet1000"]),
-        ("unknown method", ["--method=focal"]),
+        ("unknown method", ["--method=focall"]),
         ("unknown strategy", ["--strategy=tpu"]),
         ("imbalance ratio < 1", ["--imbalance_ratio=0.5"]),
         ("a class left with zero images", ["--imbalance_ratio=1000"]),
