@@ -72,6 +72,7 @@ def run(config, log=print, extra_callbacks=()):
     dataset = load_dataset(config.data)
     log(dataset.summary())
     log(f"train counts per class: {dataset.class_counts.tolist()}")
+    run_folder.check_inputs(config, dataset)
     if config.optim.batch_size > len(dataset.train):
         raise ConfigError(f"--batch_size={config.optim.batch_size} is larger than the {len(dataset.train)} "
                           "training examples; lower it.")

@@ -9,6 +9,7 @@ import numpy as np
 
 from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation, run_folder
+from bkd_keras.backup import disk_error, usable_backup
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import read_vocabulary, write_vocabulary
@@ -98,12 +99,6 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
     return distiller, losses
 
 
-def _resume_epoch(backup_dir):
-    """First epoch still to train according to BackupAndRestore's metadata (0 if none)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    return int(read_json(path).get("epoch", 0)) if os.path.exists(path) else 0
-
-
 def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print,
                 extra_callbacks=()):
     """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info)."""
@@ -122,7 +117,7 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
     cbs = _callbacks(name, stage_dir, losses, len(dataset.train)) + list(extra_callbacks)
-    first_epoch = _resume_epoch(os.path.join(stage_dir, "backup"))
+    first_epoch = usable_backup(os.path.join(stage_dir, "backup"), log)
     run_folder.trim_log(os.path.join(stage_dir, "log.csv"), first_epoch)
     if first_epoch:
         log(f"[{name}] resuming after epoch {first_epoch} (from {stage_dir}/backup)")
@@ -138,8 +133,10 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
                       callbacks=cbs, validation_data=eval_dataset(dataset, 512) if evaluated else None,
                       validation_freq=evaluated or 1, verbose=config.run.verbose, shuffle=False)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"[{name}] interrupted; epochs up to {_resume_epoch(os.path.join(stage_dir, 'backup'))} "
+        raise KeyboardInterrupt(f"[{name}] interrupted; epochs up to {usable_backup(os.path.join(stage_dir, 'backup'))} "
                                 f"are saved in {stage_dir}/backup. Rerun the same command to resume.") from None
+    except OSError as err:
+        raise disk_error(err, stage_dir, distiller) from None
     rates = cbs[0].history
     info = {"epochs": epochs, "seconds": time.time() - start,
             "images_per_sec": float(np.median(rates)) if rates else None,
