@@ -57,16 +57,25 @@ class DeferredReweighting(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Adds `images_per_sec` and `epoch_seconds` (training only, no validation) to the logs."""
+    """Adds `images_per_sec` and `epoch_seconds` (training only, no validation) to the logs.
 
-    def __init__(self, num_images):
+    `num_images` per epoch of `steps_per_epoch` steps; an epoch resumed part-way counts the
+    images of the steps it ran.
+    """
+
+    def __init__(self, num_images, steps_per_epoch=None):
         super().__init__()
         self.num_images = int(num_images)
+        self.steps_per_epoch = steps_per_epoch
         self.history = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
         self._train_end = None
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
 
     def on_test_begin(self, logs=None):
         if getattr(self, "_start", None) is not None and self._train_end is None:
@@ -75,7 +84,10 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         end = self._train_end or time.perf_counter()
         seconds = end - self._start
-        rate = self.num_images / max(seconds, 1e-9)
+        images = self.num_images
+        if self.steps_per_epoch and self._steps:
+            images = self.num_images * min(self._steps, self.steps_per_epoch) / self.steps_per_epoch
+        rate = images / max(seconds, 1e-9)
         self.history.append(rate)
         if logs is not None:
             logs["images_per_sec"] = rate

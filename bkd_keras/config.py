@@ -97,6 +97,7 @@ class RunConfig:
     jit_compile: bool = False          # XLA-compile the train step
     eval_every: int = 10
     eval_last_fraction: float = 0.2    # also evaluate every epoch of this last fraction of a stage
+    save_every_steps: int = 0          # also back up every N optimizer steps (0: at epoch ends only)
     verbose: str = "auto"
     overwrite: bool = False
 

@@ -27,6 +27,8 @@ def check_run_config(config):
     choice("precision", config.precision, PRECISIONS)
     choice("teacher_precision", config.teacher_precision, PRECISIONS)
     choice("stage", config.stage, STAGES)
+    if config.save_every_steps < 0:
+        raise ConfigError(f"--save_every_steps must be >= 0 (0: back up at epoch ends only), got {config.save_every_steps}.")
     if not 0 <= config.eval_last_fraction <= 1:
         raise ConfigError(f"--eval_last_fraction must be in [0, 1], got {config.eval_last_fraction}.")
     if config.teacher and config.stage == "teacher":

@@ -1,5 +1,6 @@
 """One stage of a run (the teacher, or the student): build, train or resume, evaluate."""
 
+import functools
 import os
 import shutil
 import time
@@ -9,7 +10,7 @@ import numpy as np
 
 from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation, run_folder
-from bkd_keras.backup import disk_error, usable_backup
+from bkd_keras.backup import Preempted, StepBackup, disk_error, usable_backup
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import read_vocabulary, write_vocabulary
@@ -45,8 +46,9 @@ def load_teacher(path, dataset):
     return teacher
 
 
-def _callbacks(name, stage_dir, losses, num_images):
-    cbs = [callbacks_lib.Throughput(num_images), callbacks_lib.LearningRateLogger(),
+def _callbacks(name, stage_dir, losses, num_images, steps, save_every_steps, start):
+    """The stage's callbacks; the first is Throughput, the last the StepBackup."""
+    cbs = [callbacks_lib.Throughput(num_images, steps), callbacks_lib.LearningRateLogger(),
            callbacks_lib.StopOnNonFiniteLoss(name)] + losses.callbacks()
     os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
     cbs += [
@@ -56,10 +58,8 @@ def _callbacks(name, stage_dir, losses, num_images):
         keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
                                     update_freq="epoch", profile_batch=0),
         callbacks_lib.AtomicCheckpoint(os.path.join(stage_dir, "checkpoints", "last.weights.h5")),
-        # Deleted only once the stage's model.keras and stage.json are written; the previous
-        # backup is kept while a new one is written (a kill mid-save falls back to it).
-        keras.callbacks.BackupAndRestore(os.path.join(stage_dir, "backup"), delete_checkpoint=False,
-                                         double_checkpoint=True),
+        # Deleted only once the stage's model.keras and stage.json are written.
+        StepBackup(os.path.join(stage_dir, "backup"), steps, save_every_steps, start),
     ]
     return cbs
 
@@ -116,29 +116,40 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     log(f"[{name}] method={config.method.method if name != 'teacher' else 'ce'} ({method.description}), "
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
-    cbs = _callbacks(name, stage_dir, losses, len(dataset.train)) + list(extra_callbacks)
-    first_epoch = usable_backup(os.path.join(stage_dir, "backup"), log)
-    run_folder.trim_log(os.path.join(stage_dir, "log.csv"), first_epoch)
-    if first_epoch:
-        log(f"[{name}] resuming after epoch {first_epoch} (from {stage_dir}/backup)")
-    start = time.time()
-    batch_size = config.optim.batch_size
-    # The data of epoch e depends only on (seed, e), mixup's draws of step k on (seed, k):
-    # resuming at first_epoch replays exactly.
-    data = train_dataset(dataset, batch_size, seed=seed, start_epoch=first_epoch, repeat=True,
-                         mixup_alpha=distiller.mixup_alpha)
+    steps, batch_size = steps_per_epoch(dataset, config.optim.batch_size), config.optim.batch_size
+    start = usable_backup(os.path.join(stage_dir, "backup"), log)
+    cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start) \
+        + list(extra_callbacks)
+    if start["epoch"] or start["step"]:
+        distiller.load_weights(os.path.join(stage_dir, "backup", "latest.weights.h5"))
+        log(f"[{name}] resuming at epoch {start['epoch'] + 1}, step {start['step']} (from {stage_dir}/backup)")
+    run_folder.trim_log(os.path.join(stage_dir, "log.csv"), start["epoch"])
+    begin = time.time()
     evaluated = evaluation.eval_epochs(epochs, config.run.eval_every, config.run.eval_last_fraction)
+    fit = dict(callbacks=cbs, validation_data=eval_dataset(dataset, 512) if evaluated else None,
+               validation_freq=evaluated or 1, verbose=config.run.verbose, shuffle=False)
+    # The data of epoch e depends only on (seed, e), mixup's draws of step k on (seed, k):
+    # resuming at (epoch, step) replays exactly, the seen batches skipped before decoding.
+    data = functools.partial(train_dataset, dataset, batch_size, seed=seed, mixup_alpha=distiller.mixup_alpha)
     try:
-        distiller.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch(dataset, batch_size),
-                      callbacks=cbs, validation_data=eval_dataset(dataset, 512) if evaluated else None,
-                      validation_freq=evaluated or 1, verbose=config.run.verbose, shuffle=False)
+        first = start["epoch"]
+        if start["step"]:           # the rest of a half-done epoch, then the others
+            distiller.fit(data(start_epoch=first, start_step=start["step"]), initial_epoch=first, epochs=first + 1,
+                          steps_per_epoch=steps - start["step"], **fit)
+            first += 1
+        if first < epochs:
+            distiller.fit(data(start_epoch=first, repeat=True), initial_epoch=first, epochs=epochs,
+                          steps_per_epoch=steps, **fit)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"[{name}] interrupted; epochs up to {usable_backup(os.path.join(stage_dir, 'backup'))} "
-                                f"are saved in {stage_dir}/backup. Rerun the same command to resume.") from None
+        saved = usable_backup(os.path.join(stage_dir, "backup"))
+        raise KeyboardInterrupt(f"[{name}] interrupted; the backup in {stage_dir}/backup holds epochs up to "
+                                f"{saved['epoch']}. Rerun the same command to resume.") from None
+    except Preempted as err:
+        raise Preempted(err.epoch, err.step) from None
     except OSError as err:
         raise disk_error(err, stage_dir, distiller) from None
     rates = cbs[0].history
-    info = {"epochs": epochs, "seconds": time.time() - start,
+    info = {"epochs": epochs, "seconds": time.time() - begin,
             "images_per_sec": float(np.median(rates)) if rates else None,
             "images_per_sec_per_epoch": rates, "seed": seed,
             "test_curve": run_folder.test_curve(os.path.join(stage_dir, "log.csv"))}

@@ -24,8 +24,10 @@ def execute(make_config, extra_callbacks=()):
     """Runs `make_config()`'s run; returns the exit code.
 
     A user error (bad flag or data, NaN loss) prints one line and returns 2; Ctrl-C
-    returns 130 after saying what is saved. Other exceptions are bugs and propagate.
+    returns 130 after saying what is saved; SIGTERM (preemption) finishes the current step,
+    writes its backup and returns 143. Other exceptions are bugs and propagate.
     """
+    from bkd_keras.backup import Preempted
     from bkd_keras.config import ConfigError
     from data.spec import DataError
     try:
@@ -38,6 +40,9 @@ def execute(make_config, extra_callbacks=()):
     except KeyboardInterrupt as err:
         print(f"\n{err or 'interrupted'}", file=sys.stderr)
         return 130
+    except Preempted as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 143
     return 0
 
 

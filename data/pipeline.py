@@ -48,7 +48,8 @@ def augment(image, pad, flip, seed):
     return image
 
 
-def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False, mixup_alpha=0.0):
+def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False, mixup_alpha=0.0,
+                  start_step=0):
     """Batches of (normalised float32 (B, H, W, C), or int64 token ids (B, L) for text; int64 (B,)).
 
     With `mixup_alpha` > 0 each batch also carries mixup's draws (bkd_keras.mixup.attach_mixup),
@@ -57,27 +58,31 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     One epoch (`start_epoch`), or with `repeat` the epochs start_epoch, start_epoch + 1,
     ... back to back (pass `steps_per_epoch` to `fit`). Each epoch is the whole split in
     a fresh random order; its last partial batch is kept, as in the reference loader.
+    `start_step` drops the first batches of `start_epoch` (a resume mid-epoch) before any
+    example is read or decoded; the rest are exactly those of an uninterrupted run.
     """
     split = dataset.train
     n = len(split)
     if mixup_alpha > 0:
         from bkd_keras.mixup import attach_mixup
         mixup = functools.partial(attach_mixup, alpha=mixup_alpha, seed=seed,
-                                  start_step=start_epoch * steps_per_epoch(dataset, batch_size))
+                                  start_step=start_epoch * steps_per_epoch(dataset, batch_size) + start_step)
     else:
         mixup = None
+    epochs = functools.partial(_epochs, start_epoch=start_epoch, repeat=repeat, mixup=mixup,
+                               skip=start_step * batch_size)
     if dataset.is_text:
         if mixup:
             raise ValueError("Mixup is not defined on token ids.")
-        return _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat)
+        return _text_train_dataset(dataset, batch_size, seed, epochs)
     if dataset.augmentation.resized_crop:
-        return _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images, mixup)
+        return _file_train_dataset(dataset, batch_size, seed, augment_images, epochs)
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
     norm = normalizer(dataset.mean, dataset.std)
     pad, flip = dataset.augmentation.pad, dataset.augmentation.flip
 
-    def one_epoch(epoch):
+    def one_epoch(epoch, skip):
         order = _epoch_order(n, seed, epoch)
 
         def load(position, index):
@@ -86,17 +91,20 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
                 image = augment(image, pad, flip, tf.stack([epoch * n + position, tf.constant(seed, tf.int64) + 1]))
             return norm(image), tf.gather(labels, index)
 
-        return tf.data.Dataset.from_tensor_slices(order).enumerate() \
+        return tf.data.Dataset.from_tensor_slices(order).enumerate().skip(skip) \
             .map(load, num_parallel_calls=_PARALLEL, deterministic=True).batch(batch_size)
 
-    return _epochs(one_epoch, start_epoch, repeat, mixup)
+    return epochs(one_epoch)
 
 
-def _epochs(one_epoch, start_epoch, repeat, mixup=None):
-    """Epoch start_epoch (or, with `repeat`, it and all later ones back to back) of `one_epoch(epoch)`;
-    `mixup`: a transform adding mixup's draws to the batches."""
+def _epochs(one_epoch, start_epoch, repeat, mixup=None, skip=0):
+    """Epoch start_epoch (or, with `repeat`, it and all later ones back to back) of
+    `one_epoch(epoch, skip)`, where `skip` examples are dropped from the start of `start_epoch`
+    only; `mixup`: a transform adding mixup's draws to the batches."""
     end = _MAX_EPOCHS if repeat else start_epoch + 1
-    batches = tf.data.Dataset.range(start_epoch, end).flat_map(one_epoch)
+    first = tf.constant(start_epoch, tf.int64)
+    batches = tf.data.Dataset.range(start_epoch, end).flat_map(
+        lambda epoch: one_epoch(epoch, tf.where(epoch == first, tf.constant(skip, tf.int64), tf.constant(0, tf.int64))))
     if mixup is not None:
         batches = mixup(batches)
     return batches.prefetch(2).with_options(_options())
@@ -107,18 +115,18 @@ def _epoch_order(n, seed, epoch):
                    tf.int64)
 
 
-def _text_train_dataset(dataset, batch_size, seed, start_epoch, repeat):
+def _text_train_dataset(dataset, batch_size, seed, epochs):
     """Text: the same (seed, epoch) order; tokenised per batch by the dataset's vectorizer."""
     texts = tf.constant(dataset.train.texts.astype(str))
     labels = tf.constant(dataset.train.labels)
     vectorizer = dataset.vectorizer
 
-    def one_epoch(epoch):
-        return tf.data.Dataset.from_tensor_slices(_epoch_order(len(dataset.train), seed, epoch)) \
+    def one_epoch(epoch, skip):
+        return tf.data.Dataset.from_tensor_slices(_epoch_order(len(dataset.train), seed, epoch)).skip(skip) \
             .batch(batch_size).map(lambda index: (vectorizer(tf.gather(texts, index)), tf.gather(labels, index)),
                                    num_parallel_calls=_PARALLEL, deterministic=True)
 
-    return _epochs(one_epoch, start_epoch, repeat)
+    return epochs(one_epoch)
 
 
 def _decode(path):
@@ -147,7 +155,7 @@ def center_crop(image, size, crop_fraction=0.875):
     return tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
 
 
-def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_images, mixup=None):
+def _file_train_dataset(dataset, batch_size, seed, augment_images, epochs):
     """Image files decoded in parallel and augmented the ImageNet way, in the (seed, epoch) order."""
     files = tf.constant(list(dataset.train.files))
     labels = tf.constant(dataset.train.labels)
@@ -155,7 +163,7 @@ def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_
     norm = normalizer(dataset.mean, dataset.std)
     n = len(dataset.train)
 
-    def one_epoch(epoch):
+    def one_epoch(epoch, skip):
         def load(position, index):
             image = _decode(tf.gather(files, index))
             step_seed = tf.stack([epoch * n + position, tf.constant(seed, tf.int64) + 1])
@@ -166,10 +174,10 @@ def _file_train_dataset(dataset, batch_size, seed, start_epoch, repeat, augment_
                 image = center_crop(image, size)
             return norm(image), tf.gather(labels, index)
 
-        return tf.data.Dataset.from_tensor_slices(_epoch_order(n, seed, epoch)).enumerate() \
+        return tf.data.Dataset.from_tensor_slices(_epoch_order(n, seed, epoch)).enumerate().skip(skip) \
             .map(load, num_parallel_calls=_DECODERS, deterministic=True).batch(batch_size)
 
-    return _epochs(one_epoch, start_epoch, repeat, mixup)
+    return epochs(one_epoch)
 
 
 def eval_dataset(dataset, batch_size, split="test"):

@@ -100,6 +100,8 @@ flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate on the test set ever
 flags.DEFINE_float("eval_last_fraction", _D.eval_last_fraction, "Also evaluate on the test set after every "
                    "epoch of this last fraction of each stage (0.2: the last 40 of 200), to report the "
                    "best epoch beside the last; needs --eval_every > 0.")
+flags.DEFINE_integer("save_every_steps", _D.save_every_steps, "Also back up the training state every N "
+                     "optimizer steps (0: at epoch ends only); a killed run resumes at the next step.")
 flags.DEFINE_string("verbose", _D.verbose, "Keras fit verbosity: auto, 0, 1 (progress bar), 2 (one line/epoch).")
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow's deterministic ops (bit-reproducible "
                   "runs and resumes; slower).")

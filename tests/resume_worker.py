@@ -2,8 +2,9 @@
 
     python tests/resume_worker.py OUT_DIR [STAGE EPOCH BATCH [SIGNAL]]
 
-sends itself SIGNAL (default SIGKILL: no cleanup; or SIGINT: Ctrl-C) at that 1-based
-epoch / batch of stage teacher|student. Exits with bkd_keras.train.execute's code.
+sends itself SIGNAL (default SIGKILL: no cleanup; SIGINT: Ctrl-C; SIGTERM: preemption) at
+that 1-based epoch / batch of stage teacher|student. BKD_SAVE_EVERY_STEPS sets
+--save_every_steps. Exits with bkd_keras.train.execute's code.
 """
 
 import os
@@ -42,6 +43,7 @@ if __name__ == "__main__":
         sig = getattr(signal, sys.argv[5]) if len(sys.argv) > 5 else signal.SIGKILL
         extra = [KillAt(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sig)]
     config = TrainConfig.flat(dataset="digits", backbone="small_cnn", method="bkd", epochs=4, batch_size=32,
-                         imbalance_ratio=20.0, learning_rate=0.05, warmup_epochs=1, mixup_alpha=0.4,
-                         bkd_start_epoch=2, eval_every=2, verbose=0, output_dir=out, seed=7)
+                              imbalance_ratio=20.0, learning_rate=0.05, warmup_epochs=1, mixup_alpha=0.4,
+                         bkd_start_epoch=2, eval_every=2, verbose=0, output_dir=out, seed=7,
+                         save_every_steps=int(os.environ.get("BKD_SAVE_EVERY_STEPS", "0")))
     sys.exit(execute(lambda: config, extra_callbacks=extra))

@@ -12,8 +12,26 @@ import numpy as np
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resume_worker.py")
 
 
-def worker(*args):
-    return subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=600)
+def worker(*args, every=0):
+    env = dict(os.environ, BKD_SAVE_EVERY_STEPS=str(every))
+    return subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+def assert_same_run(ref, other):
+    """Same reports, bit-identical final weights, and the same epoch log lines (no epoch lost or repeated)."""
+    a = json.load(open(os.path.join(ref, "results.json")))
+    b = json.load(open(os.path.join(other, "results.json")))
+    assert a["reports"] == b["reports"]                 # every metric, per class, confusion matrix
+    wa = keras.saving.load_model(os.path.join(ref, "export", "model.keras")).get_weights()
+    wb = keras.saving.load_model(os.path.join(other, "export", "model.keras")).get_weights()
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x, y)
+    for stage in ("teacher", "student"):
+        rows = list(csv.DictReader(open(os.path.join(other, stage, "log.csv"))))
+        assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
+        ref_rows = list(csv.DictReader(open(os.path.join(ref, stage, "log.csv"))))
+        assert [row["loss"] for row in rows] == [row["loss"] for row in ref_rows]
+        assert not os.path.exists(os.path.join(other, stage, "backup"))
 
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
@@ -30,20 +48,30 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert os.path.exists(os.path.join(killed, "teacher", "stage.json"))
     r = worker(killed)                                  # resumes the student and finishes
     assert r.returncode == 0, r.stderr[-2000:]
+    assert_same_run(ref, killed)
 
-    a = json.load(open(os.path.join(ref, "results.json")))
-    b = json.load(open(os.path.join(killed, "results.json")))
-    assert a["reports"] == b["reports"]                 # every metric, per class, confusion matrix
-    wa = keras.saving.load_model(os.path.join(ref, "export", "model.keras")).get_weights()
-    wb = keras.saving.load_model(os.path.join(killed, "export", "model.keras")).get_weights()
-    for x, y in zip(wa, wb):
-        np.testing.assert_array_equal(x, y)
-    for stage in ("teacher", "student"):
-        rows = list(csv.DictReader(open(os.path.join(killed, stage, "log.csv"))))
-        assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]   # no epoch lost or repeated
-        ref_rows = list(csv.DictReader(open(os.path.join(ref, stage, "log.csv"))))
-        assert [row["loss"] for row in rows] == [row["loss"] for row in ref_rows]
-        assert not os.path.exists(os.path.join(killed, stage, "backup"))
+
+def test_mid_epoch_kill_and_sigterm_resume_at_the_next_step(tmp_path):
+    ref = str(tmp_path / "ref")
+    assert worker(ref, every=3).returncode == 0
+    killed = str(tmp_path / "killed")
+    r = worker(killed, "student", "3", "9", every=3)     # SIGKILL in step 9: the step-6 backup is the latest
+    assert r.returncode == -9, r.stderr[-2000:]
+    meta = json.load(open(os.path.join(killed, "student", "backup", "training_metadata.json")))
+    assert meta == {"epoch": 2, "step": 6}
+    r = worker(killed, every=3)
+    assert r.returncode == 0 and "resuming at epoch 3, step 6" in r.stdout + r.stderr, r.stderr[-2000:]
+    assert_same_run(ref, killed)
+
+    preempted = str(tmp_path / "preempted")
+    r = worker(preempted, "teacher", "2", "5", "SIGTERM", every=3)   # finishes step 5, backs it up, exits
+    assert r.returncode == 143, r.stderr[-2000:]
+    assert "preempted at epoch 2, step 5; rerun the same command to resume" in r.stderr
+    assert "Traceback" not in r.stderr
+    meta = json.load(open(os.path.join(preempted, "teacher", "backup", "training_metadata.json")))
+    assert meta == {"epoch": 1, "step": 5}
+    assert worker(preempted, every=3).returncode == 0
+    assert_same_run(ref, preempted)
 
 
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
