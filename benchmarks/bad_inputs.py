@@ -7,6 +7,7 @@ Uses generated files in a temporary folder and the offline digits set; touches n
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,41 @@ def make_texts(root, binary=False):
     return root
 
 
+def make_unfinished_runs(tmp, good):
+    """Unfinished run folders whose resume must be refused; returns {case: CLI args}."""
+    def train(*args):
+        subprocess.run([sys.executable, "-m", "bkd_keras.train", "--verbose=0", "--epochs=1", *args],
+                       capture_output=True, check=True)
+
+    def unfinish(out):      # as if killed after its last backup
+        os.remove(os.path.join(out, "results.json"))
+
+    data_copy = os.path.join(tmp, "data_copy")
+    shutil.copytree(good, data_copy)
+    base = ["--dataset=folder", "--imbalance_type=none", "--batch_size=2", "--stage=teacher"]
+    train(*base, f"--data_dir={data_copy}", f"--output_dir={tmp}/resume_data")
+    unfinish(f"{tmp}/resume_data")
+    os.remove(os.path.join(data_copy, "train", "dog", "3.png"))
+    teacher, other = (os.path.join(tmp, name, "export", "model.keras") for name in ("teacher_a", "teacher_b"))
+    for out, seed in ((os.path.dirname(os.path.dirname(teacher)), 0), (os.path.dirname(os.path.dirname(other)), 1)):
+        train("--stage=teacher", f"--seed={seed}", f"--output_dir={out}")
+    train("--method=kd", "--stage=student", f"--teacher={teacher}", f"--output_dir={tmp}/resume_teacher")
+    unfinish(f"{tmp}/resume_teacher")
+    shutil.copyfile(other, teacher)
+    broken = os.path.join(tmp, "resume_backups", "teacher", "backup")
+    train("--stage=teacher", f"--output_dir={tmp}/resume_backups")
+    unfinish(f"{tmp}/resume_backups")
+    shutil.rmtree(os.path.join(tmp, "resume_backups", "teacher"))
+    os.makedirs(broken)
+    for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
+        with open(os.path.join(broken, name), "wb") as f:
+            f.write(b"\x89HDF truncated")
+    return {"data": [*base, f"--data_dir={data_copy}", f"--output_dir={tmp}/resume_data", "--epochs=1"],
+            "teacher": ["--method=kd", "--stage=student", f"--teacher={teacher}", "--epochs=1",
+                        f"--output_dir={tmp}/resume_teacher"],
+            "backups": ["--stage=teacher", "--epochs=1", f"--output_dir={tmp}/resume_backups"]}
+
+
 def main():
     tmp = tempfile.mkdtemp()
     good = make_tree(os.path.join(tmp, "good"))
@@ -64,6 +100,7 @@ def main():
         f.write("a/0.jpg 0\na/1.jpg 1\n")
     with open(os.path.join(missing, "test.txt"), "w") as f:
         f.write("a/0.jpg 0\n")
+    resumes = make_unfinished_runs(tmp, good)
     cases = [
         ("unknown dataset", ["--dataset=imagenet"]),
         ("unknown backbone", ["--backbone=resnet1000"]),
@@ -100,6 +137,11 @@ def main():
         ("a method's setting <= 0", ["--method=la", "--la_tau=-1"]),
         ("deferred switch outside the schedule", ["--bkd_start_fraction=1.5"]),
         ("--pretrained on a backbone without weights", ["--pretrained=imagenet"]),
+        # Resuming an unfinished run (folders prepared by make_unfinished_runs).
+        ("negative --save_every_steps", ["--save_every_steps=-1"]),
+        ("resume with changed data", resumes["data"]),
+        ("resume with a replaced teacher", resumes["teacher"]),
+        ("resume with both backups broken", resumes["backups"]),
     ]
     subprocess.run([sys.executable, "-m", "bkd_keras.train", f"--output_dir={finished}", "--epochs=1",
                     "--verbose=0"], capture_output=True, check=True)

@@ -4,8 +4,8 @@
     python -m benchmarks.long_run restore   # copy it back into the runs folder
     python -m benchmarks.long_run status    # where each run is, here and in the store
 
-A run of the benchmark runner resumes from its last finished epoch (its Keras
-`BackupAndRestore` files: weights, optimizer, epoch). `save` copies, for every run folder
+A run of the benchmark runner resumes from its last backup (weights, optimizer and
+position, in RUN/<stage>/backup). `save` copies, for every run folder
 in RUNS_DIR, the few files a resume needs into STORE_DIR/<run>/resume/ (a few MB for
 ResNet-32), which is committed; `restore` on a fresh clone puts them back, and rerunning
 the same runner command continues the same run: the data order is a function of
