@@ -80,6 +80,25 @@ def usable_backup(backup_dir, log=print):
     return previous
 
 
+def _agreement(strategy):
+    """flag -> whether any worker's flag is set. Under MultiWorkerMirroredStrategy a SIGTERM
+    reaches one worker; every worker must stop after the same step, or the others would wait
+    in their next collective forever, so the flags are summed across workers at every step."""
+    import tensorflow as tf
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return bool
+
+    @tf.function
+    def any_set(flag):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(flag)), axis=None)
+
+    def agree(flag):
+        with strategy.scope():
+            return bool(any_set(tf.constant(1.0 if flag else 0.0)) > 0)
+
+    return agree
+
+
 class StepBackup(keras.callbacks.Callback):
     """Backs up the training state at every epoch end and every `every_steps` steps (0: epoch
     ends only); on SIGTERM, at the end of the current step, backs up and raises Preempted.
@@ -99,6 +118,7 @@ class StepBackup(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGTERM, lambda *_: self._preempt.set())
+        self._agree = _agreement(self.model.distribute_strategy)
 
     def on_train_end(self, logs=None):
         if self._previous_handler is not None:
@@ -119,7 +139,8 @@ class StepBackup(keras.callbacks.Callback):
         if self.every_steps and self.step % self.every_steps == 0 and self.step < self.steps_per_epoch:
             self.save(self.epoch, self.step)
             saved = True
-        if self._preempt.is_set():
+        if self._agree(self._preempt.is_set()):
+            self._preempt.set()
             if not saved and self.step < self.steps_per_epoch:
                 self.save(self.epoch, self.step)
             elif self.step >= self.steps_per_epoch:   # the epoch's end is saved by on_epoch_end
@@ -128,7 +149,7 @@ class StepBackup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.save(epoch + 1, 0)
-        if self._preempt.is_set():
+        if self._agree(self._preempt.is_set()):   # every worker stops here, or none
             raise Preempted(epoch + 1, 0)
 
     def save(self, epoch, step):

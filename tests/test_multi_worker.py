@@ -92,3 +92,40 @@ def test_two_worker_cli_run_chief_writes_and_evaluates_in_order(tmp_path):
     top1 = (model.predict(eval_dataset(dataset, 512), verbose=0).argmax(1) == dataset.test.labels).mean() * 100
     reported = json.load(open(out / "results.json"))["reports"]["student (bkd)"]["top1"]
     assert reported == pytest.approx(top1)
+
+
+def test_sigterm_to_one_worker_stops_both_at_one_step_and_both_resume(tmp_path):
+    import signal
+    import time
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    out = tmp_path / "run"
+    root = os.path.dirname(HERE)
+
+    def launch():
+        procs = []
+        for index in range(2):
+            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                       TF_CPP_MIN_LOG_LEVEL="3")
+            procs.append(subprocess.Popen([sys.executable, "-m", "bkd_keras.train", "--strategy=multi_worker",
+                                           "--method=ce", "--stage=teacher", "--epochs=40", "--eval_every=0",
+                                           f"--output_dir={out}", "--verbose=0"], cwd=root, env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        return procs
+
+    procs = launch()
+    worker_log = out / ".worker1" / "teacher" / "log.csv"
+    deadline = time.time() + 300
+    while not (worker_log.exists() and len(worker_log.read_text().splitlines()) >= 2):   # an epoch is done
+        assert time.time() < deadline and procs[1].poll() is None, "the workers did not start training"
+        time.sleep(0.2)
+    procs[1].send_signal(signal.SIGTERM)                  # only worker 1 is preempted
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [143, 143], "\n".join(log[-3000:] for log in logs)
+    assert all("preempted at epoch" in log for log in logs)
+    meta = [json.load(open(d / "teacher" / "backup" / "training_metadata.json")) for d in (out, out / ".worker1")]
+    assert meta[0] == meta[1] and meta[0]["epoch"] < 40   # the same step on both workers
+    procs = launch()
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    assert (out / "results.json").exists()
