@@ -28,7 +28,10 @@ flags.DEFINE_integer("kill_seed", 0, "Seed of the kill points.")
 flags.DEFINE_integer("run_epochs", 6, "Epochs of each stage of the digits run.")
 flags.DEFINE_integer("backup_every", 5, "Backup interval of the digits run.")
 flags.DEFINE_string("overhead_data_dir", None, "cifar10-jpeg tree for the overhead measurement (skipped if unset).")
-flags.DEFINE_string("output", "benchmarks/soak_results.json", "Where to write the results.")
+flags.DEFINE_string("output", "benchmarks/soak_results.json", "Where to write the results (parts not run "
+                    "this time are kept from the file).")
+flags.DEFINE_list("parts", ["kill", "overhead"], "kill: the kill-and-resume soak; overhead: backup cost "
+                  "(needs --overhead_data_dir).")
 flags.DEFINE_string("worker", None, "Internal: run the digits run in this folder, killing itself at --kill_at.")
 flags.DEFINE_integer("kill_at", -1, "Internal: global step (over both stages) at which the worker is signalled.")
 flags.DEFINE_string("kill_signal", "SIGKILL", "Internal: the signal the worker sends itself.")
@@ -144,11 +147,13 @@ def main(argv):
     del argv
     if FLAGS.worker:
         sys.exit(run_worker())
+    result = json.load(open(FLAGS.output)) if os.path.exists(FLAGS.output) else {}
+    command = "python -m benchmarks.soak " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"command": "python -m benchmarks.soak " + " ".join(sys.argv[1:]),
-                  "kill": kill_part(tmp)}
-        if FLAGS.overhead_data_dir:
-            result["overhead"] = overhead_part(tmp)
+        if "kill" in FLAGS.parts:
+            result["kill"] = dict(kill_part(tmp), command=command)
+        if "overhead" in FLAGS.parts and FLAGS.overhead_data_dir:
+            result["overhead"] = dict(overhead_part(tmp), command=command)
     with open(FLAGS.output, "w") as f:
         json.dump(result, f, indent=1)
     k = result["kill"]
@@ -157,6 +162,8 @@ def main(argv):
           f"{sum(x['signal'] == 'SIGTERM' for x in k['kills'])} | {k['total_steps']} | {k['steps_recomputed']} | "
           f"{k['final_weights_equal']} |")
     for every, row in result.get("overhead", {}).items():
+        if every == "command":
+            continue
         print(f"save_every_steps={every}: {row['images_per_sec']:.1f} images/s, x{row['ratio_to_per_epoch']:.3f}")
 
 

@@ -9,6 +9,7 @@ the latest backup before a resume, falls back to the previous one with a warning
 lets a run silently restart from epoch 0.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -170,6 +171,15 @@ class StepBackup(keras.callbacks.Callback):
                 os.replace(metadata, metadata + ".bkp")
         os.replace(tmp, weights)
         atomic_write_json(os.path.join(self.backup_dir, METADATA), {"epoch": int(epoch), "step": int(step)})
+
+
+@contextlib.contextmanager
+def disk_guard(folder, model=None):
+    """Turns a full disk while writing under `folder` into disk_error's one-line ConfigError."""
+    try:
+        yield
+    except OSError as err:
+        raise disk_error(err, folder, model) from None
 
 
 def _is_disk_full(err):

@@ -5,12 +5,22 @@ import os
 import shutil
 
 
+def _discard_on_error(tmp):
+    """Removes the temporary file of a write that failed (e.g. a full disk), then re-raises."""
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    raise
+
+
 def atomic_write_text(path, text):
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        _discard_on_error(tmp)
     os.replace(tmp, path)
 
 
@@ -26,7 +36,10 @@ def read_json(path):
 def atomic_save_model(model, path):
     """`model.save(path)` (a .keras file) through a temporary name."""
     tmp = path[: -len(".keras")] + ".tmp.keras"
-    model.save(tmp)
+    try:
+        model.save(tmp)
+    except OSError:
+        _discard_on_error(tmp)
     os.replace(tmp, path)
 
 

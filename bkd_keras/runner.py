@@ -8,6 +8,7 @@ folder in run_folder.py; each part of the config is checked by the module that u
 import os
 
 from bkd_keras import evaluation, run_folder, stages
+from bkd_keras.backup import disk_guard
 from bkd_keras.config import ConfigError
 from bkd_keras.export import export_classifier
 from bkd_keras.io_utils import atomic_write_json
@@ -116,7 +117,8 @@ def _teacher(method, stage, train):
 def _finish(config, dataset, final, infos, reports, teacher_fit, log):
     """Exports the final model and writes results.json; returns the results."""
     export_dir = os.path.join(config.run.output_dir, "export")
-    export_classifier(final, export_dir, dataset.mean, dataset.std, dataset.vectorizer)
+    with disk_guard(config.run.output_dir):
+        export_classifier(final, export_dir, dataset.mean, dataset.std, dataset.vectorizer)
     results = {
         "config": run_folder.flat_settings(config),
         "dataset": {"name": dataset.name, "class_names": list(dataset.class_names),
@@ -128,7 +130,8 @@ def _finish(config, dataset, final, infos, reports, teacher_fit, log):
         "exports": {"saved_model": os.path.join(export_dir, "saved_model"),
                     "keras": os.path.join(export_dir, "model.keras")},
     }
-    atomic_write_json(os.path.join(config.run.output_dir, "results.json"), results)
+    with disk_guard(config.run.output_dir):
+        atomic_write_json(os.path.join(config.run.output_dir, "results.json"), results)
     log("\n" + evaluation.comparison_table(reports, dataset.class_names, dataset.class_counts))
     log(f"\nResults: {os.path.join(config.run.output_dir, 'results.json')}; exported model: {export_dir}")
     return results

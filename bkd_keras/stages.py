@@ -10,7 +10,7 @@ import numpy as np
 
 from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation, run_folder
-from bkd_keras.backup import Preempted, StepBackup, disk_error, usable_backup
+from bkd_keras.backup import Preempted, StepBackup, disk_error, disk_guard, usable_backup
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import read_vocabulary, write_vocabulary
@@ -153,10 +153,11 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
             "images_per_sec": float(np.median(rates)) if rates else None,
             "images_per_sec_per_epoch": rates, "seed": seed,
             "test_curve": run_folder.test_curve(os.path.join(stage_dir, "log.csv"))}
-    atomic_save_model(distiller.student, model_path)
-    if dataset.is_text:
-        write_vocabulary(dataset.vocabulary, stage_dir)
-    atomic_write_json(info_path, info)
+    with disk_guard(stage_dir, distiller):
+        atomic_save_model(distiller.student, model_path)
+        if dataset.is_text:
+            write_vocabulary(dataset.vocabulary, stage_dir)
+        atomic_write_json(info_path, info)
     shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
     return distiller.student, info
 
