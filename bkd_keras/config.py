@@ -95,6 +95,7 @@ class RunConfig:
     precision: str = "float32"         # student: float32 | bfloat16 | float16
     teacher_precision: str = "float32"  # frozen teacher's forward pass
     jit_compile: bool = False          # XLA-compile the train step
+    threads: int = 0                   # TensorFlow's intra- and inter-op threads (0: its defaults)
     eval_every: int = 10
     eval_last_fraction: float = 0.2    # also evaluate every epoch of this last fraction of a stage
     save_every_steps: int = 0          # also back up every N optimizer steps (0: at epoch ends only)

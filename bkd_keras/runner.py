@@ -14,7 +14,7 @@ from bkd_keras.export import export_classifier
 from bkd_keras.io_utils import atomic_write_json
 from bkd_keras.methods import METHODS, TEACHER_METHOD
 from bkd_keras.precision import PRECISIONS
-from bkd_keras.strategies import STRATEGIES, is_chief, make_strategy, worker_id
+from bkd_keras.strategies import STRATEGIES, is_chief, make_strategy, set_threads, worker_id
 
 STAGES = ("all", "teacher", "student")
 
@@ -28,6 +28,8 @@ def check_run_config(config):
     choice("precision", config.precision, PRECISIONS)
     choice("teacher_precision", config.teacher_precision, PRECISIONS)
     choice("stage", config.stage, STAGES)
+    if config.threads < 0:
+        raise ConfigError(f"--threads must be >= 0 (0: TensorFlow's defaults), got {config.threads}.")
     if config.save_every_steps < 0:
         raise ConfigError(f"--save_every_steps must be >= 0 (0: back up at epoch ends only), got {config.save_every_steps}.")
     if not 0 <= config.eval_last_fraction <= 1:
@@ -60,6 +62,7 @@ def run(config, log=print, extra_callbacks=()):
     """
     from data import load_dataset
     validate(config)
+    set_threads(config.run.threads, log)
     try:
         strategy = make_strategy(config.run.strategy)
     except ValueError as err:

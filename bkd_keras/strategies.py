@@ -51,3 +51,24 @@ def make_strategy(name):
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}. Valid strategies: {', '.join(STRATEGIES)}.")
     return STRATEGIES[name]()
+
+
+def set_threads(threads, log=print):
+    """Sets TensorFlow's intra- and inter-op thread pools to `threads` (0: leave its defaults).
+
+    Must run before TensorFlow executes anything; if it already has, a warning says so.
+    """
+    if threads <= 0:
+        return
+    current = (tf.config.threading.get_intra_op_parallelism_threads(),
+               tf.config.threading.get_inter_op_parallelism_threads())
+    if current == (threads, threads):
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        log(f"WARNING: --threads={threads} not applied: TensorFlow was initialised before the run "
+            "started (set it before any TensorFlow op, as `python -m bkd_keras.train` does).")
+        return
+    log(f"TensorFlow threads: intra-op {threads}, inter-op {threads}")

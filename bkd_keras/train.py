@@ -53,6 +53,8 @@ def main(argv):
 
     def make_config():
         config = definitions.resolve(FLAGS)
+        from bkd_keras.strategies import set_threads
+        set_threads(config.run.threads)      # before any TensorFlow op
         if FLAGS.cpu_replicas > 1:
             from bkd_keras.strategies import split_cpu
             split_cpu(FLAGS.cpu_replicas)

@@ -101,3 +101,11 @@ def test_resume_reuses_finished_teacher_and_student_only_with_given_teacher(tmp_
     os.remove(os.path.join(out, "results.json"))
     with pytest.raises(ConfigError, match="other settings"):
         run(small_config(tmp_path, method="kd", temperature=4.0))
+
+
+def test_threads_flag_sets_both_tensorflow_pools(tmp_path):
+    result = cli(f"--output_dir={tmp_path / 'run'}", "--epochs=1", "--stage=teacher", "--method=ce", "--threads=1",
+                 "--verbose=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TensorFlow threads: intra-op 1, inter-op 1" in result.stdout
+    assert cli("--threads=-1").stderr.strip().endswith("--threads must be >= 0 (0: TensorFlow's defaults), got -1.")
