@@ -86,9 +86,8 @@ flags.DEFINE_string("output_dir", None, "Run folder (default: runs/<dataset>-<ty
 flags.DEFINE_enum("strategy", _D.strategy, list(STRATEGIES),
                   "default: one device; mirrored: tf.distribute.MirroredStrategy over local GPUs; "
                   "multi_worker: MultiWorkerMirroredStrategy over the machines of TF_CONFIG.")
-flags.DEFINE_integer("threads", _D.threads, "TensorFlow's intra- and inter-op thread pools (0: its defaults). "
-                     "On a 2-core CPU here, --threads=2 trained ResNet-32 1.7x faster than the defaults "
-                     "(benchmarks/thread_speed.py).")
+flags.DEFINE_integer("threads", _D.threads, "TensorFlow's intra- and inter-op thread pools (0: its defaults); "
+                     "measure with benchmarks/thread_speed.py before relying on it.")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into this many logical devices (to try "
                      "--strategy=mirrored without GPUs).")
 flags.DEFINE_enum("precision", _D.precision, list(PRECISIONS),
