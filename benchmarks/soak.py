@@ -99,7 +99,8 @@ def kill_part(tmp):
     total = 2 * FLAGS.run_epochs * steps
     ref, soaked = os.path.join(tmp, "ref"), os.path.join(tmp, "soaked")
     start = time.time()
-    assert spawn(ref).returncode == 0, "the uninterrupted run failed"
+    if spawn(ref).returncode:
+        raise SystemExit("the uninterrupted run failed")
     ref_seconds = time.time() - start
     rng = np.random.default_rng(FLAGS.kill_seed)
     points = sorted(rng.choice(np.arange(1, total), size=FLAGS.kills, replace=False).tolist())
@@ -115,7 +116,8 @@ def kill_part(tmp):
         kills.append({"step": point, "signal": sig, "resumes_at": resumed,
                       "recomputed": point - resumed if sig == "SIGKILL" else point + 1 - resumed})
         print(f"kill {i + 1:2d}: {sig} at step {point}, resumes at {resumed}", flush=True)
-    assert spawn(soaked).returncode == 0, "the final resume failed"
+    if spawn(soaked).returncode:
+        raise SystemExit("the final resume failed")
     soaked_seconds = time.time() - start
     weights = [keras.saving.load_model(os.path.join(d, "export", "model.keras")).get_weights() for d in (ref, soaked)]
     equal = all(np.array_equal(a, b) for a, b in zip(*weights))

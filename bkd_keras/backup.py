@@ -60,8 +60,7 @@ def usable_backup(backup_dir, log=print):
     A bad latest backup is replaced by the previous one, with a warning; if neither loads,
     ConfigError says how to start over."""
     weights, metadata = (os.path.join(backup_dir, name) for name in (WEIGHTS, METADATA))
-    present = [p for p in (weights, metadata, weights + ".bkp", metadata + ".bkp") if os.path.exists(p)]
-    if not present:
+    if not any(os.path.exists(p) for p in (weights, metadata, weights + ".bkp", metadata + ".bkp")):
         return {"epoch": 0, "step": 0, "metrics": None}
     position, problem = _readable(weights, metadata)
     if position is not None:
@@ -136,17 +135,14 @@ class StepBackup(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        saved = False
-        if self.every_steps and self.step % self.every_steps == 0 and self.step < self.steps_per_epoch:
+        mid_epoch = self.step < self.steps_per_epoch     # the epoch's end is saved by on_epoch_end
+        preempted = self._agree(self._preempt.is_set())
+        if mid_epoch and (preempted or (self.every_steps and self.step % self.every_steps == 0)):
             self.save(self.epoch, self.step)
-            saved = True
-        if self._agree(self._preempt.is_set()):
+        if preempted:
             self._preempt.set()
-            if not saved and self.step < self.steps_per_epoch:
-                self.save(self.epoch, self.step)
-            elif self.step >= self.steps_per_epoch:   # the epoch's end is saved by on_epoch_end
-                return
-            raise Preempted(self.epoch, self.step)
+            if mid_epoch:
+                raise Preempted(self.epoch, self.step)
 
     def on_epoch_end(self, epoch, logs=None):
         self.save(epoch + 1, 0)
@@ -179,14 +175,14 @@ def disk_guard(folder, model=None):
     try:
         yield
     except OSError as err:
-        raise disk_error(err, folder, model) from None
+        raise _disk_error(err, folder, model) from None
 
 
 def _is_disk_full(err):
     return getattr(err, "errno", None) == 28 or "No space left" in str(err) or "errno = 28" in str(err)
 
 
-def disk_error(err, stage_dir, model=None):
+def _disk_error(err, stage_dir, model=None):
     """The error to raise for an OSError `err` during a stage's training.
 
     A full disk becomes one ConfigError naming the folder, the free space and about how much a
@@ -195,9 +191,9 @@ def disk_error(err, stage_dir, model=None):
     """
     if not _is_disk_full(err):
         return err
-    for leftover in (os.path.join(stage_dir, "backup", "saving.weights.h5"),):
-        if os.path.exists(leftover):        # never a final name: the previous backup is intact
-            os.remove(leftover)
+    leftover = os.path.join(stage_dir, "backup", "saving.weights.h5")
+    if os.path.exists(leftover):        # never a final name: the last complete backup is intact
+        os.remove(leftover)
     free = shutil.disk_usage(stage_dir).free
     needed = ""
     if model is not None:

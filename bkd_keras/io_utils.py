@@ -1,26 +1,28 @@
 """Files written so that a crash never leaves a truncated one behind."""
 
+import contextlib
 import json
 import os
 import shutil
 
 
-def _discard_on_error(tmp):
-    """Removes the temporary file of a write that failed (e.g. a full disk), then re-raises."""
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    raise
+@contextlib.contextmanager
+def _discarded_on_error(tmp):
+    """Removes the temporary file of a write that fails (e.g. a full disk)."""
+    try:
+        yield
+    except OSError:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def atomic_write_text(path, text):
     tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError:
-        _discard_on_error(tmp)
+    with _discarded_on_error(tmp), open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -36,10 +38,8 @@ def read_json(path):
 def atomic_save_model(model, path):
     """`model.save(path)` (a .keras file) through a temporary name."""
     tmp = path[: -len(".keras")] + ".tmp.keras"
-    try:
+    with _discarded_on_error(tmp):
         model.save(tmp)
-    except OSError:
-        _discard_on_error(tmp)
     os.replace(tmp, path)
 
 

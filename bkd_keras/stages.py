@@ -10,7 +10,7 @@ import numpy as np
 
 from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation, run_folder
-from bkd_keras.backup import Preempted, StepBackup, disk_error, disk_guard, usable_backup
+from bkd_keras.backup import StepBackup, disk_guard, usable_backup
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import read_vocabulary, write_vocabulary
@@ -132,22 +132,19 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     # resuming at (epoch, step) replays exactly, the seen batches skipped before decoding.
     data = functools.partial(train_dataset, dataset, batch_size, seed=seed, mixup_alpha=distiller.mixup_alpha)
     try:
-        first = start["epoch"]
-        if start["step"]:           # the rest of a half-done epoch, then the others
-            distiller.fit(data(start_epoch=first, start_step=start["step"]), initial_epoch=first, epochs=first + 1,
-                          steps_per_epoch=steps - start["step"], **fit)
-            first += 1
-        if first < epochs:
-            distiller.fit(data(start_epoch=first, repeat=True), initial_epoch=first, epochs=epochs,
-                          steps_per_epoch=steps, **fit)
+        with disk_guard(stage_dir, distiller):
+            first = start["epoch"]
+            if start["step"]:           # the rest of a half-done epoch, then the others
+                distiller.fit(data(start_epoch=first, start_step=start["step"]), initial_epoch=first,
+                              epochs=first + 1, steps_per_epoch=steps - start["step"], **fit)
+                first += 1
+            if first < epochs:
+                distiller.fit(data(start_epoch=first, repeat=True), initial_epoch=first, epochs=epochs,
+                              steps_per_epoch=steps, **fit)
     except KeyboardInterrupt:
         saved = usable_backup(os.path.join(stage_dir, "backup"))
         raise KeyboardInterrupt(f"[{name}] interrupted; the backup in {stage_dir}/backup holds epochs up to "
                                 f"{saved['epoch']}. Rerun the same command to resume.") from None
-    except Preempted as err:
-        raise Preempted(err.epoch, err.step) from None
-    except OSError as err:
-        raise disk_error(err, stage_dir, distiller) from None
     rates = cbs[0].history
     info = {"epochs": epochs, "seconds": time.time() - begin,
             "images_per_sec": float(np.median(rates)) if rates else None,

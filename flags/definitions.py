@@ -1,5 +1,7 @@
 """The absl flags of `python -m bkd_keras.train`, and their mapping to a TrainConfig."""
 
+import types
+
 from absl import flags
 
 from bkd_keras.config import ConfigError, TrainConfig, field_names
@@ -14,8 +16,7 @@ from data.spec import AUGMENTATIONS
 from flags.presets import DEFAULT_PRESET, PRESETS
 from models import BACKBONES
 
-_C = TrainConfig()
-_D = type("Defaults", (), _C.to_flat())   # defaults by flag name
+_D = types.SimpleNamespace(**TrainConfig().to_flat())   # defaults by flag name
 
 # Data
 flags.DEFINE_string("dataset", _D.dataset, "; ".join(f"{name}: {info.description}"
