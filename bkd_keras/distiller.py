@@ -30,6 +30,9 @@ class Distiller(keras.Model):
       distillation_weight: lambda of the paper (1.0).
       mixup_alpha: Beta(alpha, alpha) for mixup; 0 disables.
       seed: seed of mixup's in-step draws (with the optimizer step: resume-exact).
+
+    A teacher that reads raw text (`reads_text`, e.g. hub_teacher.PresetTextTeacher) gets
+    batches whose inputs are {"tokens": ids for the student, "text": strings for the teacher}.
     """
 
     def __init__(self, student, teacher=None, classification_loss=None, distillation_loss=None,
@@ -60,7 +63,7 @@ class Distiller(keras.Model):
         return [m for m in (self.total_tracker, self.ce_tracker, self.kd_tracker, self.accuracy_tracker) if m]
 
     def call(self, inputs, training=False):
-        return self.student(inputs, training=training)
+        return self.student(_student_inputs(inputs), training=training)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15 builds a model inside `fit` by reducing a distributed batch, which fails
@@ -71,7 +74,8 @@ class Distiller(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
-        images, labels = data[0], data[1]
+        inputs, labels = data[0], data[1]
+        images = _student_inputs(inputs)
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         batch = ops.shape(images)[0]
         targets = ops.one_hot(labels, self.num_classes)
@@ -84,7 +88,8 @@ class Distiller(keras.Model):
             images, targets = mix_batch(images, targets, lam, permutation)
         teacher_logits = None
         if self.teacher is not None:
-            teacher_logits = ops.stop_gradient(self.teacher(images, training=False))
+            teacher_inputs = inputs["text"] if isinstance(inputs, dict) else images
+            teacher_logits = ops.stop_gradient(self.teacher(teacher_inputs, training=False))
 
         with tf.GradientTape() as tape:
             logits = self.student(images, training=True)
@@ -110,7 +115,7 @@ class Distiller(keras.Model):
         return _logs(self.metrics)
 
     def test_step(self, data):
-        images, labels = data[0], data[1]
+        images, labels = _student_inputs(data[0]), data[1]
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         logits = self.student(images, training=False)
         ce = losses_lib.soft_cross_entropy(labels, logits)
@@ -142,12 +147,22 @@ class Distiller(keras.Model):
         return cls(**config)
 
 
+def _student_inputs(inputs):
+    return inputs["tokens"] if isinstance(inputs, dict) else inputs
+
+
 def check_compatible(teacher, student):
-    """Raises ValueError unless teacher and student share input shape and class count."""
-    t_out, s_out = teacher.output_shape[-1], student.output_shape[-1]
+    """Raises ValueError unless teacher and student share input shape and class count.
+
+    A teacher reading raw text (`reads_text`) has its own input: only classes are compared.
+    """
+    t_out = getattr(teacher, "num_classes", None) or teacher.output_shape[-1]
+    s_out = student.output_shape[-1]
     if t_out != s_out:
         raise ValueError(f"The teacher predicts {t_out} classes but the student {s_out}; "
                          "use a teacher trained on the same dataset.")
+    if getattr(teacher, "reads_text", False):
+        return
     t_in, s_in = tuple(teacher.input_shape[1:]), tuple(student.input_shape[1:])
     if t_in != s_in:
         raise ValueError(f"The teacher takes inputs of shape {t_in} but the student {s_in}; "

@@ -15,7 +15,7 @@ from bkd_keras.io_utils import atomic_write_json, atomic_write_text, read_json
 
 # Paths may move between machines: the data and a given teacher are checked by content
 # instead (check_inputs).
-_IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher")
+_IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset")
 
 
 def flat_settings(config):
@@ -48,15 +48,17 @@ def check_inputs(config, dataset):
     """Records the run's inputs (OUT/inputs.json) at its start; on a resume, refuses changed ones.
 
     The data's fingerprint (per-class counts, a hash of the selected examples and labels;
-    data/fingerprint.py) and the SHA-256 of a given --teacher file. Paths do not count: a
-    moved dataset or teacher is accepted.
+    data/fingerprint.py) and the SHA-256 of a given --teacher file (or --teacher_preset folder).
+    Paths do not count: a moved dataset or teacher is accepted.
     """
-    from data.fingerprint import dataset_fingerprint, describe_change, file_sha256
+    from data.fingerprint import dataset_fingerprint, describe_change, file_sha256, folder_sha256
     if config.run.teacher and not os.path.isfile(config.run.teacher):
         return      # stages.load_teacher says what is wrong with it
     out = config.run.output_dir
-    current = {"data": dataset_fingerprint(dataset, config.data.data_dir),
-               "teacher": file_sha256(config.run.teacher) if config.run.teacher else None}
+    preset = config.model.teacher_preset
+    teacher = file_sha256(config.run.teacher) if config.run.teacher else \
+        folder_sha256(preset) if preset and os.path.isdir(preset) else preset
+    current = {"data": dataset_fingerprint(dataset, config.data.data_dir), "teacher": teacher}
     path = os.path.join(out, "inputs.json")
     if os.path.exists(path):
         started = read_json(path)
@@ -65,8 +67,9 @@ def check_inputs(config, dataset):
             raise ConfigError(f"{out} was started on other data: {change}. Resume it with the data it "
                               "started with, or pass --overwrite / another --output_dir to start over.")
         if started.get("teacher") != current["teacher"]:
-            raise ConfigError(f"{out} was started with another teacher: --teacher={config.run.teacher} is not the "
-                              "file this run began with (its SHA-256 differs). Pass that teacher, or "
+            raise ConfigError(f"{out} was started with another teacher: "
+                              f"{config.run.teacher or preset} is not the teacher this run began with (its "
+                              "SHA-256 differs). Pass that teacher, or "
                               "--overwrite / another --output_dir to start over.")
     atomic_write_json(path, current)
 

@@ -38,6 +38,16 @@ def check_run_config(config):
         raise ConfigError("--teacher gives a trained teacher, so --stage=teacher has nothing to do.")
 
 
+def _check_teacher_sources(config):
+    """At most one way to get the teacher: --teacher=FILE, --teacher_preset, or trained here."""
+    model, run = config.model, config.run
+    if run.teacher and (model.teacher_preset or model.teacher_backbone or model.teacher_pretrained):
+        raise ConfigError("--teacher gives a trained teacher, so --teacher_preset / --teacher_backbone / "
+                          "--teacher_pretrained have nothing to do; pass one way to get the teacher.")
+    if model.teacher_preset and run.stage == "teacher":
+        raise ConfigError("--teacher_preset gives the teacher, so --stage=teacher has nothing to do.")
+
+
 def validate(config):
     """Checks every part of `config` with the module that consumes it; returns the config."""
     import models
@@ -52,6 +62,7 @@ def validate(config):
     methods.check_config(config.method, text)
     optimizers.check_config(config.optim)
     check_run_config(config.run)
+    _check_teacher_sources(config)
     return config
 
 
@@ -85,7 +96,7 @@ def run(config, log=print, extra_callbacks=()):
     train = dict(dataset=dataset, config=config, strategy=strategy, log=log, extra_callbacks=extra_callbacks)
 
     # 1. The teacher: plain CE on the long-tailed set (or a given one).
-    teacher, infos = _teacher(method, stage, train)
+    teacher, infos = _teacher(method, stage, train, strategy)
     reports, teacher_fit = {}, None
     if teacher is not None:
         reports["teacher"] = stages.evaluate(teacher, dataset, config.run.verbose)
@@ -101,19 +112,24 @@ def run(config, log=print, extra_callbacks=()):
     return _finish(config, dataset, final, infos, reports, teacher_fit, log)
 
 
-def _teacher(method, stage, train):
+def _teacher(method, stage, train, strategy):
     """(teacher model or None, {"teacher": stage info} if trained here) for the run's stage choice."""
     config, infos = train["config"], {}
     teacher_path = os.path.join(config.run.output_dir, "teacher", "model.keras")
     if config.run.teacher:
         return stages.load_teacher(config.run.teacher, train["dataset"]), infos
+    if config.model.teacher_preset:
+        from bkd_keras.hub_teacher import load_preset_teacher
+        with strategy.scope():
+            return load_preset_teacher(config.model.teacher_preset, train["dataset"].num_classes), infos
     if not (stage == "teacher" or method.needs_teacher):
         return None, infos
     if stage == "student" and not os.path.exists(teacher_path):
         raise ConfigError(f"--stage=student with --method={config.method.method} needs a teacher: pass "
                           "--teacher=PATH.keras, or run --stage=teacher (or all) first.")
     teacher, infos["teacher"] = stages.train_stage("teacher", METHODS[TEACHER_METHOD],
-                                                   epochs=config.optim.teacher_epochs_resolved, **train)
+                                                   epochs=config.optim.teacher_epochs_resolved,
+                                                   model=config.model.for_teacher(), **train)
     return teacher, infos
 
 

@@ -22,7 +22,7 @@ from bkd_keras.schedules import SCHEDULES
 from bkd_keras.seeding import stage_seed
 from data import eval_dataset, steps_per_epoch, train_dataset
 from data.embeddings import embedding_matrix
-from models import build_backbone
+from models import backbone_options, build_backbone
 
 
 def load_teacher(path, dataset):
@@ -64,26 +64,30 @@ def _callbacks(name, stage_dir, losses, num_images, steps, save_every_steps, sta
     return cbs
 
 
-def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None):
+def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None, model=None):
     """(Distiller, Losses): student + losses + optimizer inside `strategy.scope()`, compiled and built.
 
     `method`: a methods.Method; `seed`: the stage's seed (mixup, text embeddings' random
-    init), default `config.run.seed`.
+    init), default `config.run.seed`; `model`: the ModelConfig of the model trained here
+    (default `config.model`, the student's).
     """
     epochs = epochs or config.optim.epochs
     seed = config.run.seed if seed is None else seed
+    model = model or config.model
     steps = steps_per_epoch(dataset, config.optim.batch_size)
     embeddings = None
     if dataset.is_text:
-        embeddings, _ = embedding_matrix(dataset.vocabulary, config.model.embeddings, config.model.embedding_dim, seed)
+        embeddings, _ = embedding_matrix(dataset.vocabulary, model.embeddings, model.embedding_dim, seed)
     with strategy.scope():
         with policy_scope(config.run.precision):
-            student = build_backbone(config.model.backbone, dataset.num_classes, dataset.image_shape, method.head,
-                                     embedding_matrix=embeddings, pretrained=config.model.pretrained)
+            student = build_backbone(model.backbone, dataset.num_classes, dataset.image_shape, method.head,
+                                     embedding_matrix=embeddings, pretrained=model.pretrained,
+                                     **backbone_options(model))
         losses = method.build(dataset.class_counts, config.method, epochs)
         if teacher is not None:
             check_compatible(teacher, student)
-            teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
+            if not getattr(teacher, "reads_text", False):   # a preset teacher keeps its own precision
+                teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
         distiller = Distiller(student, teacher, losses.classification, losses.distillation,
                               config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
                               name="distiller")
@@ -100,8 +104,11 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
 
 
 def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print,
-                extra_callbacks=()):
-    """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info)."""
+                extra_callbacks=(), model=None):
+    """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info).
+
+    `model`: the ModelConfig of the model trained here (default `config.model`).
+    """
     stage_dir = os.path.join(config.run.output_dir, name)
     model_path = os.path.join(stage_dir, "model.keras")
     info_path = os.path.join(stage_dir, "stage.json")
@@ -112,8 +119,9 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     epochs = epochs or config.optim.epochs
     seed = stage_seed(config.run.seed, name)
     keras.utils.set_random_seed(seed)
-    distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed)
-    log(f"[{name}] method={config.method.method if name != 'teacher' else 'ce'} ({method.description}), "
+    distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed, model)
+    log(f"[{name}] {distiller.student.name}, method={config.method.method if name != 'teacher' else 'ce'} "
+        f"({method.description}), "
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
     steps, batch_size = steps_per_epoch(dataset, config.optim.batch_size), config.optim.batch_size
@@ -130,7 +138,8 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
                validation_freq=evaluated or 1, verbose=config.run.verbose, shuffle=False)
     # The data of epoch e depends only on (seed, e), mixup's draws of step k on (seed, k):
     # resuming at (epoch, step) replays exactly, the seen batches skipped before decoding.
-    data = functools.partial(train_dataset, dataset, batch_size, seed=seed, mixup_alpha=distiller.mixup_alpha)
+    data = functools.partial(train_dataset, dataset, batch_size, seed=seed, mixup_alpha=distiller.mixup_alpha,
+                             raw_text=getattr(teacher, "reads_text", False))
     try:
         with disk_guard(stage_dir, distiller):
             first = start["epoch"]
@@ -174,7 +183,8 @@ def predict_logits(model, dataset, split="test", verbose=0):
         local = keras.models.clone_model(model)     # outside the strategy's scope: not distributed
         local.set_weights(model.get_weights())
         model = local
-    return model.predict(eval_dataset(dataset, 512, split), verbose=verbose)
+    return model.predict(eval_dataset(dataset, 512, split, raw_text=getattr(model, "reads_text", False)),
+                         verbose=verbose)
 
 
 def evaluate(model, dataset, verbose="auto"):

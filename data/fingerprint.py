@@ -42,6 +42,17 @@ def file_sha256(path):
     return h.hexdigest()
 
 
+def folder_sha256(path):
+    """SHA-256 over the relative names and contents of every file under `path` (a preset folder)."""
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            h.update(os.path.relpath(full, path).encode() + b"\0" + file_sha256(full).encode())
+    return h.hexdigest()
+
+
 def describe_change(old, new):
     """What differs between two dataset fingerprints, in words (None if nothing)."""
     if old == new:

@@ -49,8 +49,11 @@ def augment(image, pad, flip, seed):
 
 
 def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=0, repeat=False, mixup_alpha=0.0,
-                  start_step=0):
+                  start_step=0, raw_text=False):
     """Batches of (normalised float32 (B, H, W, C), or int64 token ids (B, L) for text; int64 (B,)).
+
+    Text with `raw_text`: the inputs are {"tokens": ids (B, L), "text": the strings (B,)}, for a
+    teacher that reads raw text through its own preprocessor (bkd_keras/hub_teacher.py).
 
     With `mixup_alpha` > 0 each batch also carries mixup's draws (bkd_keras.mixup.attach_mixup),
     batch k of the run (counted over epochs from 0) drawn from (seed, k).
@@ -74,7 +77,7 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     if dataset.is_text:
         if mixup:
             raise ValueError("Mixup is not defined on token ids.")
-        return _text_train_dataset(dataset, batch_size, seed, epochs)
+        return _text_train_dataset(dataset, batch_size, seed, epochs, raw_text)
     if dataset.augmentation.resized_crop:
         return _file_train_dataset(dataset, batch_size, seed, augment_images, epochs)
     images = tf.constant(split.images)
@@ -115,16 +118,20 @@ def _epoch_order(n, seed, epoch):
                    tf.int64)
 
 
-def _text_train_dataset(dataset, batch_size, seed, epochs):
+def _text_train_dataset(dataset, batch_size, seed, epochs, raw_text):
     """Text: the same (seed, epoch) order; tokenised per batch by the dataset's vectorizer."""
     texts = tf.constant(dataset.train.texts.astype(str))
     labels = tf.constant(dataset.train.labels)
     vectorizer = dataset.vectorizer
 
+    def load(index):
+        batch = tf.gather(texts, index)
+        ids = vectorizer(batch)
+        return ({"tokens": ids, "text": batch} if raw_text else ids), tf.gather(labels, index)
+
     def one_epoch(epoch, skip):
         return tf.data.Dataset.from_tensor_slices(_epoch_order(len(dataset.train), seed, epoch)).skip(skip) \
-            .batch(batch_size).map(lambda index: (vectorizer(tf.gather(texts, index)), tf.gather(labels, index)),
-                                   num_parallel_calls=_PARALLEL, deterministic=True)
+            .batch(batch_size).map(load, num_parallel_calls=_PARALLEL, deterministic=True)
 
     return epochs(one_epoch)
 
@@ -180,8 +187,11 @@ def _file_train_dataset(dataset, batch_size, seed, augment_images, epochs):
     return epochs(one_epoch)
 
 
-def eval_dataset(dataset, batch_size, split="test"):
-    """Batches of (normalised images or token ids, labels) of `split`, in order, no augmentation."""
+def eval_dataset(dataset, batch_size, split="test", raw_text=False):
+    """Batches of (normalised images or token ids, labels) of `split`, in order, no augmentation.
+
+    Text with `raw_text`: the strings (B,) instead of their token ids (for a preset teacher).
+    """
     data = getattr(dataset, split)
     if dataset.augmentation.resized_crop:
         size = tuple(dataset.image_shape[:2])
@@ -190,7 +200,10 @@ def eval_dataset(dataset, batch_size, split="test"):
             .map(lambda f, y: (norm(center_crop(_decode(f), size)), y), num_parallel_calls=_DECODERS) \
             .batch(batch_size).prefetch(2).with_options(_options())
     if dataset.is_text:
-        return tf.data.Dataset.from_tensor_slices((data.texts.astype(str), data.labels)).batch(batch_size) \
+        texts = tf.data.Dataset.from_tensor_slices((data.texts.astype(str), data.labels)).batch(batch_size)
+        if raw_text:
+            return texts.prefetch(2).with_options(_options())
+        return texts \
             .map(lambda x, y: (dataset.vectorizer(x), y), num_parallel_calls=_PARALLEL) \
             .prefetch(2).with_options(_options())
     norm = normalizer(dataset.mean, dataset.std)

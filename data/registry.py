@@ -80,6 +80,9 @@ def check_config(config):
         check_profile(config.imbalance_type, config.imbalance_ratio)
     except ValueError as err:
         raise DataError(str(err)) from None
+    text_io.check_tokenizer(config.tokenizer)
+    if config.tokenizer != "words" and info.modality != "text":
+        raise DataError(f"--tokenizer is for text datasets; {config.dataset} is images.")
     if config.augmentation not in AUGMENTATIONS:
         raise DataError(f"Unknown --augmentation={config.augmentation!r}. Valid values: {', '.join(AUGMENTATIONS)}.")
     if config.augmentation == "resized_crop" and not info.streams_files:
@@ -109,7 +112,8 @@ def load_dataset(config, **values):
     max_per_class, n_max (default: the dataset's reference value); image_size (H, W) to resize
     decoded files to (None keeps their size); mean, std per channel in [0, 1] units (None: the
     source's reference values (CIFAR) or statistics of the long-tailed train split); text only:
-    max_tokens (vocabulary size with padding and out-of-vocabulary ids), sequence_length;
+    max_tokens (vocabulary size with padding and out-of-vocabulary ids), sequence_length,
+    tokenizer ("words" or "wordpiece", data/text.py);
     augmentation "resized_crop": image files stay on disk and are decoded in the tf.data
     pipeline with the ImageNet augmentation at image_size (default 224x224).
     Returns:
@@ -156,7 +160,8 @@ def _text_dataset(parts, config):
     if config.max_tokens < 3 or config.sequence_length < 1:
         raise DataError(f"--max_tokens must be >= 3 and --sequence_length >= 1, got {config.max_tokens}, "
                         f"{config.sequence_length}.")
-    vectorizer = text_io.make_vectorizer(parts["train"].texts, config.max_tokens, config.sequence_length)
+    vectorizer = text_io.make_vectorizer(parts["train"].texts, config.max_tokens, config.sequence_length,
+                                         config.tokenizer)
     return LongTailDataset(**parts, image_shape=(int(config.sequence_length),), mean=[], std=[],
                            augmentation=Augmentation(pad=0, flip=False), vectorizer=vectorizer)
 

@@ -15,6 +15,9 @@ from data.images import natural_key
 from data.spec import DataError, Split
 
 TEXT_EXTENSIONS = (".txt",)
+# --tokenizer: whole words (keras.layers.TextVectorization) or sub-words (keras-hub WordPiece),
+# both learnt on the long-tailed train split; id 0 is padding and id 1 out-of-vocabulary in both.
+TOKENIZERS = ("words", "wordpiece")
 TABLE_NAMES = {".csv": ",", ".tsv": "\t"}
 
 
@@ -139,15 +142,38 @@ def load_tfds_ag_news(data_dir=None, download=True):
                 class_names=list(info.features["label"].names))
 
 
-def make_vectorizer(texts, max_tokens=20000, sequence_length=256):
-    """A `keras.layers.TextVectorization` adapted on `texts` (the training split).
+def check_tokenizer(name):
+    if name not in TOKENIZERS:
+        raise DataError(f"Unknown --tokenizer={name!r}. Valid values: {', '.join(TOKENIZERS)}.")
 
-    Lower-cases, strips punctuation, splits on whitespace; ids 0 = padding, 1 = out of
-    vocabulary; outputs int64 (B, sequence_length), truncated or zero-padded.
+
+def make_vectorizer(texts, max_tokens=20000, sequence_length=256, tokenizer="words"):
+    """A tokenizer layer learnt on `texts` (the training split): strings (B,) -> int64 (B, sequence_length).
+
+    "words": `keras.layers.TextVectorization`: lower-cases, strips punctuation, splits on
+    whitespace. "wordpiece": a WordPiece vocabulary of `max_tokens` sub-words
+    (`keras_hub.tokenizers.compute_word_piece_vocabulary`; lower-cased, accents stripped,
+    punctuation split off) applied by `keras_hub.tokenizers.WordPieceTokenizer`, so rare
+    words become known pieces instead of the out-of-vocabulary id. Both: id 0 padding,
+    1 out of vocabulary, truncated or zero-padded; `get_vocabulary()` gives the token of each id.
     """
     import keras
     import tensorflow as tf
+    check_tokenizer(tokenizer)
+    if tokenizer == "wordpiece":
+        return _wordpiece(texts, max_tokens, sequence_length)
     vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=sequence_length,
                                                 name="vectorizer")
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(np.asarray(texts, dtype=str)).batch(512))
     return vectorizer
+
+
+def _wordpiece(texts, max_tokens, sequence_length):
+    import keras_hub
+    import tensorflow as tf
+    settings = dict(lowercase=True, strip_accents=True)
+    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        tf.data.Dataset.from_tensor_slices(np.asarray(texts, dtype=str)).batch(512), max_tokens,
+        reserved_tokens=["[PAD]", "[UNK]"], **settings)
+    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=sequence_length,
+                                                   oov_token="[UNK]", dtype="int64", name="vectorizer", **settings)

