@@ -3,7 +3,8 @@
     python -m benchmarks.bad_inputs      # writes benchmarks/bad_inputs.md
 
 Uses generated files in a temporary folder and the offline digits set; touches no network
-(the TFDS case disables downloading).
+(the TFDS case disables downloading) except the hub-handle case, which tries one 3-second
+connection to show the offline error.
 """
 
 import os
@@ -45,6 +46,21 @@ def make_texts(root, binary=False):
         with open(os.path.join(root, "train", "c0", "x.txt"), "wb") as f:
             f.write(b"\x00\x01\x02")
     return root
+
+
+def _bert_preset(tmp, num_classes):
+    """A tiny random keras-hub BERT classifier saved as a preset folder; returns the folder."""
+    import keras_hub
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "goal", "match", "win", "shares", "bank", "profit"]
+    classifier = keras_hub.models.BertTextClassifier(
+        keras_hub.models.BertBackbone(vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=8,
+                                      intermediate_dim=16, max_sequence_length=16),
+        num_classes=num_classes,
+        preprocessor=keras_hub.models.BertTextClassifierPreprocessor(keras_hub.models.BertTokenizer(vocabulary=vocab),
+                                                                     sequence_length=16))
+    path = os.path.join(tmp, f"bert{num_classes}")
+    classifier.save_to_preset(path)
+    return path
 
 
 def make_unfinished_runs(tmp, good):
@@ -137,6 +153,17 @@ def main():
         ("a method's setting <= 0", ["--method=la", "--la_tau=-1"]),
         ("deferred switch outside the schedule", ["--bkd_start_fraction=1.5"]),
         ("--pretrained on a backbone without weights", ["--pretrained=imagenet"]),
+        # Teachers of another kind.
+        ("unknown teacher backbone", ["--teacher_backbone=resnet1000"]),
+        ("teacher preset folder missing", ["--dataset=text_folder", f"--data_dir={clean_texts}",
+                                           "--backbone=textcnn", "--mixup_alpha=0", f"--teacher_preset={tmp}/nope"]),
+        ("teacher preset with another class count", ["--dataset=text_folder", f"--data_dir={clean_texts}",
+                                                     "--backbone=textcnn", "--mixup_alpha=0", "--embeddings=random",
+                                                     "--imbalance_type=none", "--batch_size=4",
+                                                     f"--teacher_preset={_bert_preset(tmp, 3)}"]),
+        ("hub handle offline", ["--dataset=text_folder", f"--data_dir={clean_texts}", "--backbone=textcnn",
+                                "--mixup_alpha=0", "--embeddings=random", "--imbalance_type=none",
+                                "--batch_size=4", "--teacher_preset=bert_tiny_en_uncased"]),
         # Resuming an unfinished run (folders prepared by make_unfinished_runs).
         ("negative --save_every_steps", ["--save_every_steps=-1"]),
         ("resume with changed data", resumes["data"]),

@@ -21,10 +21,15 @@ def _mean_std(values):
     return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
 
 
-def _halves(run):
-    acc = np.array([np.nan if a is None else a for a in run["per_class"]])
+def halves(per_class):
+    """Mean accuracy (%) of the head half and the tail half of the classes (frequency order)."""
+    acc = np.array([np.nan if a is None else a for a in per_class], float)
     half = len(acc) // 2
     return float(np.nanmean(acc[:half])), float(np.nanmean(acc[half:]))
+
+
+def _halves(run):
+    return halves(run["per_class"])
 
 
 def _group(runs):

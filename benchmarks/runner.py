@@ -12,6 +12,11 @@ are copied to STORE_DIR/<name>, which is committed: later sessions reuse them, a
 retrain a stored teacher only when a distillation run needs its weights.
 Writes RESULTS_DIR/results.json, RESULTS_DIR/RESULTS.md and the plots under RESULTS_DIR/plots.
 Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0).
+
+--backbone / --teacher_backbone compress a teacher of one backbone into a student of another:
+the CE run is then the teacher's backbone (row "ce (resnet56)") and the students' rows read
+"bkd (resnet56 -> resnet20)"; a plain CE row of the student's backbone is `--backbone=resnet20
+--methods=ce`.
 """
 
 import json
@@ -37,6 +42,8 @@ flags.DEFINE_string("runs_dir", "benchmarks/runs", "Run folders (git-ignored).")
 flags.DEFINE_string("results_dir", "benchmarks", "Where results.json, RESULTS.md and plots/ go.")
 flags.DEFINE_string("store_dir", "benchmarks/store", "Finished runs' small result files (committed).")
 flags.DEFINE_list("extra_flags", [], "More flags for every run, e.g. --precision=bfloat16.")
+flags.DEFINE_string("backbone", None, "The students' backbone (default: the dataset preset's).")
+flags.DEFINE_string("teacher_backbone", None, "The teacher's backbone (default: --backbone); needs --backbone.")
 flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished runs.")
 flags.DEFINE_bool("allow_code_change", False, "Resume a run begun at another commit of the code. Only when "
                   "a test shows the change leaves its numbers unchanged; otherwise resume from a "
@@ -64,20 +71,36 @@ def data_flags(dataset, source, data_dir):
     return [f"--dataset={dataset}"], "tfds"
 
 
-def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra):
+def names(variant, backbone=None, teacher_backbone=None):
+    """(run-folder suffix, report label) of a variant with optional student / teacher backbones."""
+    teacher = teacher_backbone or backbone
+    if resolve_variant(variant)[0] == "ce":
+        return ("ce", "ce") if not teacher else (f"ce-{teacher}", f"ce ({teacher})")
+    if not backbone:
+        return variant, variant
+    if teacher == backbone:
+        return f"{variant}-{backbone}", f"{variant} ({backbone})"
+    return f"{variant}-{backbone}-from-{teacher}", f"{variant} ({teacher} -> {backbone})"
+
+
+def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None):
     """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
     dataset, kind, ratio = setting
     method, variant_flags = resolve_variant(variant)
     base = f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}"
-    out = os.path.join(runs_dir, f"{base}-{variant}")
+    out = os.path.join(runs_dir, f"{base}-{names(variant, backbone, teacher_backbone)[0]}")
     args, _ = data_flags(dataset, source, data_dir)
     args += [f"--imbalance_type={kind}", f"--imbalance_ratio={ratio:g}", f"--epochs={epochs}", f"--seed={seed}",
              "--verbose=2", f"--output_dir={out}"] + list(extra)
     if method == "ce":
-        return out, args + ["--stage=teacher"], method
+        teacher = teacher_backbone or backbone
+        return out, args + ["--stage=teacher"] + ([f"--backbone={teacher}"] if teacher else []), method
+    if backbone:
+        args.append(f"--backbone={backbone}")
     from bkd_keras.methods import METHODS
     if METHODS[method].needs_teacher:
-        teacher = os.path.join(runs_dir, f"{base}-ce", "export", "model.keras")
+        teacher = os.path.join(runs_dir, f"{base}-{names('ce', backbone, teacher_backbone)[0]}", "export",
+                               "model.keras")
         args.append(f"--teacher={teacher}")
     return out, args + [f"--method={method}"] + variant_flags, method
 
@@ -129,6 +152,7 @@ def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=
 
 
 def record(setting, variant, method, seed, epochs, source_name, out, args, results):
+    """One results.json row; `variant` is the report label (see `names`)."""
     dataset, kind, ratio = setting
     name, report = list(results["reports"].items())[-1]
     stage = results["stages"].get("student" if name.startswith("student") else "teacher", {})
@@ -146,6 +170,7 @@ def record(setting, variant, method, seed, epochs, source_name, out, args, resul
             "temperature": results["config"].get("temperature"), "beta": results["config"].get("beta"),
             "precision": results["config"].get("precision"), "commit": code.get("commit"),
             "best_top1": curve.get("best_top1"), "best_epoch": curve.get("best_epoch"),
+            "backbone": results["config"].get("backbone"), "parameters": stage.get("parameters"),
             "run_dir": out, "command": "python -m bkd_keras.train " + " ".join(args)}
 
 
@@ -161,10 +186,12 @@ def main(argv):
         raise app.UsageError(f"Unknown --methods {unknown}; valid: {', '.join(sorted(METHODS))}, "
                              f"{', '.join(VARIANTS)}, or METHOD_T<value> / METHOD_beta<value>.")
     distilling = [v for v in variants if METHODS[resolve_variant(v)[0]].needs_teacher]
+    if FLAGS.teacher_backbone and not FLAGS.backbone:
+        raise app.UsageError("--teacher_backbone needs --backbone (the students' backbone).")
 
     def plan_run(setting, variant, seed):
         return plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir, FLAGS.runs_dir,
-                    FLAGS.extra_flags)
+                    FLAGS.extra_flags, FLAGS.backbone, FLAGS.teacher_backbone)
 
     def stored(out):
         return os.path.exists(os.path.join(FLAGS.store_dir, os.path.basename(out), "results.json"))
@@ -189,7 +216,8 @@ def main(argv):
                                              allow_code_change=FLAGS.allow_code_change)
                     if variant == "ce" and "ce" not in FLAGS.methods:
                         continue           # teacher only, not reported
-                runs.append(record(setting, variant, method, seed, FLAGS.epochs, source_name, folder, args,
+                label = names(variant, FLAGS.backbone, FLAGS.teacher_backbone)[1]
+                runs.append(record(setting, label, method, seed, FLAGS.epochs, source_name, folder, args,
                                    results))
     # Other settings and schedules reported earlier stay in the report.
     runs = report.merge(runs, FLAGS.results_dir)

@@ -158,6 +158,7 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     info = {"epochs": epochs, "seconds": time.time() - begin,
             "images_per_sec": float(np.median(rates)) if rates else None,
             "images_per_sec_per_epoch": rates, "seed": seed,
+            "backbone": distiller.student.name, "parameters": _trainable_parameters(distiller.student),
             "test_curve": run_folder.test_curve(os.path.join(stage_dir, "log.csv"))}
     with disk_guard(stage_dir, distiller):
         atomic_save_model(distiller.student, model_path)

@@ -59,3 +59,24 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
     assert sorted((x["method"], x["seed"]) for x in merged) == [("bkd", 0), ("cb", 0), ("ce", 0), ("ce", 1), ("kd", 0)]
     md = open(tmp_path / "out" / "RESULTS.md").read()
     assert "| bkd | 0 |" in md and "| ce | 0, 1 |" in md
+
+
+def test_runner_plans_a_teacher_of_another_backbone():
+    from benchmarks.runner import names, plan
+    setting = ("cifar10", "exp", 100.0)
+
+    def planned(variant, backbone, teacher_backbone):
+        out, args, method = plan(setting, variant, 0, 20, "folder", "/d", "runs", [], backbone, teacher_backbone)
+        return os.path.basename(out), args
+
+    name, args = planned("ce", "resnet20", "resnet56")
+    assert name == "cifar10-exp100-e20-s0-ce-resnet56" and "--backbone=resnet56" in args and "--stage=teacher" in args
+    name, args = planned("bkd", "resnet20", "resnet56")
+    assert name == "cifar10-exp100-e20-s0-bkd-resnet20-from-resnet56" and "--backbone=resnet20" in args
+    assert "--teacher=runs/cifar10-exp100-e20-s0-ce-resnet56/export/model.keras" in args
+    assert names("bkd", "resnet20", "resnet56")[1] == "bkd (resnet56 -> resnet20)"
+    # Only --backbone: teacher and students share it; the CE row is that backbone's CE.
+    assert planned("ce", "resnet20", None)[0] == "cifar10-exp100-e20-s0-ce-resnet20"
+    assert names("kd", "resnet20", None) == ("kd-resnet20", "kd (resnet20)")
+    # Neither: the folders and labels of the earlier benchmarks are unchanged.
+    assert planned("bkd", None, None)[0] == "cifar10-exp100-e20-s0-bkd" and names("ce") == ("ce", "ce")
