@@ -1,5 +1,7 @@
 """The training model: a trainable student, an optional frozen teacher, mixup, two losses."""
 
+import types
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -31,12 +33,17 @@ class Distiller(keras.Model):
       mixup_alpha: Beta(alpha, alpha) for mixup; 0 disables.
       seed: seed of mixup's in-step draws (with the optimizer step: resume-exact).
 
+    A multi-expert student (a layer named models.EXPERT_LAYER, e.g. ride_resnet32) is trained
+    on its experts' logits (B, E, C): the classification loss per expert, summed
+    (`losses.expert_sum`), and each expert distils from the teacher's ensemble logits, or with
+    `expert_targets` from the teacher's expert of the same index (`losses.expert_distillation`).
+
     A teacher that reads raw text (`reads_text`, e.g. hub_teacher.PresetTextTeacher) gets
     batches whose inputs are {"tokens": ids for the student, "text": strings for the teacher}.
     """
 
     def __init__(self, student, teacher=None, classification_loss=None, distillation_loss=None,
-                 distillation_weight=1.0, mixup_alpha=0.0, seed=None, **kwargs):
+                 distillation_weight=1.0, mixup_alpha=0.0, seed=None, expert_targets=False, **kwargs):
         super().__init__(**kwargs)
         if (teacher is None) != (distillation_loss is None):
             raise ValueError("A teacher and a distillation loss go together: pass both or neither.")
@@ -53,6 +60,20 @@ class Distiller(keras.Model):
         self.distillation_weight = float(distillation_weight)
         self.mixup_alpha = float(mixup_alpha)
         self.seed = seed
+        from models import expert_view
+        self.expert_targets = bool(expert_targets)
+        # Views sharing the models' layers, returning the experts' logits; held untracked so that
+        # Keras does not count (or save, or optimise) their weights a second time.
+        self._views = types.SimpleNamespace(
+            student=expert_view(student),
+            teacher=expert_view(teacher) if teacher is not None and expert_targets else None)
+        if expert_targets and (self._views.student is None or self._views.teacher is None):
+            raise ValueError("Per-expert distillation needs a multi-expert teacher and student "
+                             "(--backbone=ride_resnet32 for both).")
+        if expert_targets and self._views.student.output_shape[1] != self._views.teacher.output_shape[1]:
+            raise ValueError(f"Per-expert distillation needs as many teacher experts "
+                             f"({self._views.teacher.output_shape[1]}) as student experts "
+                             f"({self._views.student.output_shape[1]}).")
         self.total_tracker = keras.metrics.Mean(name="loss")
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.kd_tracker = keras.metrics.Mean(name="kd_loss") if teacher is not None else None
@@ -89,14 +110,23 @@ class Distiller(keras.Model):
         teacher_logits = None
         if self.teacher is not None:
             teacher_inputs = inputs["text"] if isinstance(inputs, dict) else images
-            teacher_logits = ops.stop_gradient(self.teacher(teacher_inputs, training=False))
+            teacher = self._views.teacher or self.teacher
+            teacher_logits = ops.stop_gradient(teacher(teacher_inputs, training=False))
 
         with tf.GradientTape() as tape:
-            logits = self.student(images, training=True)
-            ce = self.classification_loss(targets, logits)
+            if self._views.student is None:
+                logits = self.student(images, training=True)
+                ce = self.classification_loss(targets, logits)
+            else:
+                experts = self._views.student(images, training=True)      # (B, E, C)
+                logits = ops.mean(experts, axis=1)
+                ce = losses_lib.expert_sum(self.classification_loss, targets, experts)
             per_example = ce
             if teacher_logits is not None:
-                kd = self.distillation_loss(teacher_logits, logits)
+                if self._views.student is None:
+                    kd = self.distillation_loss(teacher_logits, logits)
+                else:
+                    kd = losses_lib.expert_distillation(self.distillation_loss, teacher_logits, experts)
                 per_example = per_example + self.distillation_weight * kd
             # Mean over the GLOBAL batch: apply_gradients sums replica gradients.
             loss = ops.sum(per_example) / _global_batch_size(batch)
@@ -136,6 +166,7 @@ class Distiller(keras.Model):
             "distillation_weight": self.distillation_weight,
             "mixup_alpha": self.mixup_alpha,
             "seed": self.seed,
+            "expert_targets": self.expert_targets,
         }
 
     @classmethod

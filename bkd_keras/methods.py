@@ -59,6 +59,9 @@ class Method:
       switch epoch (deferred BKD, LDAM-DRW), on from it.
     head: the student's classifier head, "linear" or "cosine".
     settings: the method's own settings (flags of the same name).
+    experts: "any" (single or multi-expert backbones), or "required" (RIDE's loss; a multi-expert
+      backbone). expert_targets: with a multi-expert teacher, expert e distils from teacher
+      expert e instead of the teacher's ensemble.
     """
     description: str
     classification: Callable = _plain_ce
@@ -67,6 +70,8 @@ class Method:
     defers: Optional[str] = None
     head: str = "linear"
     settings: Tuple[Setting, ...] = ()
+    experts: str = "any"
+    expert_targets: bool = False
 
     @property
     def needs_teacher(self):
@@ -104,6 +109,11 @@ class Method:
 LA_TAU = Setting("la_tau", 1.0, "tau of the logit-adjusted loss (--method=la).")
 LDAM_MAX_MARGIN = Setting("ldam_max_margin", 0.5, "Largest LDAM margin (--method=ldam_drw).")
 LDAM_SCALE = Setting("ldam_scale", 30.0, "LDAM logit scale s on the cosine head (--method=ldam_drw).")
+RIDE_DIVERSITY = Setting("ride_diversity", 0.2, "RIDE: weight of the experts' diversity (KL) term, which is "
+                                                "maximised (RIDE's additional_diversity_factor -0.2).")
+RIDE_TEMPERATURE = Setting("ride_temperature", 1.0, "RIDE: base temperature of the diversity term.")
+RIDE_REWEIGHT_FACTOR = Setting("ride_reweight_factor", 0.05, "RIDE: how much the diversity temperature "
+                                                             "follows the class prior after the DRW switch.")
 FOCAL_GAMMA = Setting("focal_gamma", 1.0, "Focal loss gamma (--method=focal; 1 as in the LDAM-DRW paper's "
                                           "CIFAR table).")
 
@@ -127,11 +137,24 @@ METHODS = {
                            ctx.weights, margins=losses_lib.ldam_margins(ctx.class_counts, ctx.options["ldam_max_margin"]),
                            scale=ctx.options["ldam_scale"], reweight=ctx.reweight),
                        defers="classification", head="cosine", settings=(LDAM_MAX_MARGIN, LDAM_SCALE)),
+    "ride": Method("RIDE: per-expert LDAM-DRW + distribution-aware diversity loss on a multi-expert model "
+                   "(Wang et al. 2021)",
+                   lambda ctx: losses_lib.RIDELoss(
+                       ctx.weights, losses_lib.ldam_margins(ctx.class_counts, ctx.options["ldam_max_margin"]),
+                       losses_lib.ride_diversity_weights(ctx.class_counts, ctx.options["ride_reweight_factor"]),
+                       scale=ctx.options["ldam_scale"], diversity=ctx.options["ride_diversity"],
+                       temperature=ctx.options["ride_temperature"], reweight=ctx.reweight),
+                   defers="classification", head="cosine", experts="required",
+                   settings=(LDAM_MAX_MARGIN, LDAM_SCALE, RIDE_DIVERSITY, RIDE_TEMPERATURE, RIDE_REWEIGHT_FACTOR)),
     "kd": Method("plain knowledge distillation from the CE teacher", distillation="kd"),
     "kd_mixup": Method("plain KD with mixup", distillation="kd", mixup=True),
     "weighted_kd": Method("BKD without mixup", distillation="bkd", defers="distillation"),
     "bkd": Method("Balanced Knowledge Distillation: CE + class-balanced KD, with mixup",
                   distillation="bkd", mixup=True, defers="distillation"),
+    "bkd_per_expert": Method("BKD on a multi-expert model, expert e distilling from teacher expert e "
+                             "(with `bkd`, every expert distils from the teacher's ensemble)",
+                             distillation="bkd", mixup=True, defers="distillation", experts="required",
+                             expert_targets=True),
 }
 TEACHER_METHOD = "ce"   # the teacher's recipe (RECIPE.md: plain CE)
 
@@ -147,9 +170,14 @@ def get_method(name):
     return METHODS[name]
 
 
-def check_config(config, text=False):
-    """Raises ConfigError for a MethodConfig that cannot train correctly; `text`: token-id inputs."""
+def check_config(config, text=False, multi_expert=False):
+    """Raises ConfigError for a MethodConfig that cannot train correctly; `text`: token-id inputs;
+    `multi_expert`: the student's backbone has experts."""
     method = get_method(config.method)
+    if method.experts == "required" and not multi_expert:
+        from models import MULTI_EXPERT
+        raise ConfigError(f"--method={config.method} trains a multi-expert model: pass --backbone="
+                          f"{' or '.join(sorted(MULTI_EXPERT))} (with --experts).")
     if not config.temperature > 0:
         raise ConfigError(f"--temperature must be > 0 (the paper uses 2), got {config.temperature}.")
     if not 0 <= config.beta <= 1:

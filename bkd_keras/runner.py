@@ -59,7 +59,7 @@ def validate(config):
         models.check_config(config.model, text, config.data.dataset)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    methods.check_config(config.method, text)
+    methods.check_config(config.method, text, config.model.backbone in models.MULTI_EXPERT)
     optimizers.check_config(config.optim)
     check_run_config(config.run)
     _check_teacher_sources(config)

@@ -90,7 +90,7 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                 teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
         distiller = Distiller(student, teacher, losses.classification, losses.distillation,
                               config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
-                              name="distiller")
+                              expert_targets=method.expert_targets and teacher is not None, name="distiller")
         optim = config.optim
         schedule = SCHEDULES[optim.lr_schedule](optim.learning_rate, steps, epochs, warmup_epochs=optim.warmup_epochs,
                                                 decay_at=optim.lr_decay_at, decay=optim.lr_decay)
@@ -189,8 +189,19 @@ def predict_logits(model, dataset, split="test", verbose=0):
 
 
 def evaluate(model, dataset, verbose="auto"):
-    logits = predict_logits(model, dataset, verbose=verbose)
-    return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
+    """The model's classification report on the test split; a multi-expert model's also has
+    "experts": each expert's own top1 / many / medium / few, to show what the ensemble adds."""
+    from models import expert_view
+    view = expert_view(model)
+    if view is None:
+        logits = predict_logits(model, dataset, verbose=verbose)
+        return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
+    experts = predict_logits(view, dataset, verbose=verbose)          # (N, E, C)
+    report = evaluation.classification_report(dataset.test.labels, experts.mean(1), dataset.class_counts)
+    report["experts"] = [{k: r[k] for k in ("top1", "many", "medium", "few")} for r in (
+        evaluation.classification_report(dataset.test.labels, experts[:, e], dataset.class_counts)
+        for e in range(experts.shape[1]))]
+    return report
 
 
 def check_teacher_fit(teacher, dataset, config, log=print):

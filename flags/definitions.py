@@ -63,6 +63,7 @@ flags.DEFINE_string("teacher_pretrained", None, "The teacher's --pretrained (wit
                     "teacher is not pretrained unless this is given).")
 flags.DEFINE_string("teacher_preset", None, "Text: a keras-hub TextClassifier preset folder (save_to_preset) "
                     "or hub handle (online only) as the frozen teacher; it reads the raw text itself.")
+flags.DEFINE_integer("experts", _D.experts, "--backbone=ride_resnet32: number of experts (RIDE: 2, 3 or 4).")
 flags.DEFINE_integer("transformer_layers", _D.transformer_layers, "--backbone=transformer: encoder blocks.")
 flags.DEFINE_integer("transformer_heads", _D.transformer_heads, "--backbone=transformer: attention heads.")
 flags.DEFINE_integer("transformer_width", _D.transformer_width, "--backbone=transformer: model width (a "

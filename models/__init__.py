@@ -4,6 +4,7 @@ import functools
 
 from models.heads import CosineDense
 from models.resnet_cifar import OptionAShortcut, resnet_cifar
+from models.ride_resnet import EXPERT_LAYER, MeanOverExperts, StackExperts, expert_view, ride_resnet32
 from models.resnet_imagenet import resnet10, resnet50, resnet152, resnext50
 from models.small_cnn import small_cnn
 from models.text_cnn import text_cnn
@@ -13,6 +14,7 @@ BACKBONES = {
     "resnet20": functools.partial(resnet_cifar, depth=20),
     "resnet32": functools.partial(resnet_cifar, depth=32),
     "resnet56": functools.partial(resnet_cifar, depth=56),
+    "ride_resnet32": ride_resnet32,    # RIDE's multi-expert ResNet-32 (--experts)
     "small_cnn": small_cnn,
     "textcnn": text_cnn,
     "transformer": transformer,        # keras-hub encoder blocks, sized by --transformer_*
@@ -26,8 +28,11 @@ BACKBONES = {
 PRETRAINABLE = {"resnet50", "resnet152"}
 # Backbones whose input is token ids (text datasets); the others take images.
 TEXT_BACKBONES = {"textcnn", "transformer"}
+# Backbones with several experts (their output is the experts' mean; see models/ride_resnet.py).
+MULTI_EXPERT = {"ride_resnet32"}
 # A backbone's own size settings: ModelConfig field -> builder argument.
-BACKBONE_OPTIONS = {"transformer": {"transformer_layers": "num_layers", "transformer_heads": "num_heads",
+BACKBONE_OPTIONS = {"ride_resnet32": {"experts": "experts"},
+                    "transformer": {"transformer_layers": "num_layers", "transformer_heads": "num_heads",
                                     "transformer_width": "width"}}
 
 
@@ -50,6 +55,8 @@ def check_config(config, text=False, data_name="the dataset"):
     if config.teacher_preset and config.teacher_backbone:
         raise ValueError("--teacher_preset gives the teacher, so --teacher_backbone has nothing to build; "
                          "pass one of them.")
+    if config.experts < 1:
+        raise ValueError(f"--experts must be >= 1, got {config.experts}.")
     if config.backbone == "transformer" or config.teacher_backbone == "transformer":
         check_size(config.transformer_layers, config.transformer_heads, config.transformer_width)
 
@@ -86,6 +93,7 @@ def build_backbone(name, num_classes, input_shape, head="linear", embedding_matr
     return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name, **extra)
 
 
-__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "PRETRAINABLE", "TEXT_BACKBONES", "CosineDense", "MaskedMeanPooling",
+__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "MULTI_EXPERT", "EXPERT_LAYER", "MeanOverExperts", "StackExperts", "expert_view",
+           "ride_resnet32", "PRETRAINABLE", "TEXT_BACKBONES", "CosineDense", "MaskedMeanPooling",
            "OptionAShortcut", "backbone_options", "build_backbone", "check_config", "resnet_cifar", "small_cnn",
            "text_cnn", "transformer"]

@@ -36,12 +36,12 @@ def _l2_normalize(x, axis, epsilon=1e-12):
 
 
 def classifier(features, num_classes, head="linear", kernel_initializer="glorot_uniform",
-               bias_initializer="zeros", kernel_constraint=None):
+               bias_initializer="zeros", kernel_constraint=None, name="logits"):
     """The logits layer (float32 under mixed precision): a dense or a cosine head."""
     if head == "linear":
         return keras.layers.Dense(num_classes, kernel_initializer=kernel_initializer,
                                   bias_initializer=bias_initializer, kernel_constraint=kernel_constraint,
-                                  dtype="float32", name="logits")(features)
+                                  dtype="float32", name=name)(features)
     if head == "cosine":
-        return CosineDense(num_classes, dtype="float32", name="logits")(features)
+        return CosineDense(num_classes, dtype="float32", name=name)(features)
     raise ValueError(f"Unknown head {head!r}; valid: linear, cosine.")
