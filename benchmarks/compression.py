@@ -12,16 +12,16 @@ processes in --pause_pids are stopped (SIGSTOP) while timing, and resumed after.
 Writes the rows under --name into --output (JSON) and prints a Markdown table.
 """
 
-import contextlib
 import json
 import os
 import platform
-import signal
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
+
+from benchmarks.pausing import paused  # noqa: E402
 
 flags.DEFINE_list("runs", None, "Finished run folders; the first is the reference (the teacher).")
 flags.DEFINE_string("name", None, "Key of this comparison in --output.")
@@ -31,20 +31,6 @@ flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing (e.g. a l
 flags.DEFINE_string("output", "benchmarks/compression_results.json", "Results file (entries keyed by --name).")
 flags.mark_flags_as_required(["runs", "name"])
 FLAGS = flags.FLAGS
-
-
-@contextlib.contextmanager
-def paused(pids):
-    """SIGSTOPs `pids` for the duration (SIGCONT afterwards, also on errors)."""
-    stopped = []
-    try:
-        for pid in pids:
-            os.kill(int(pid), signal.SIGSTOP)
-            stopped.append(int(pid))
-        yield
-    finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
 
 
 def inference_rate(model, inputs, batch_size, repeats):

@@ -1,28 +1,44 @@
-"""Training throughput of ResNet-32 on CIFAR-10-LT: plain fit vs teacher stage vs student stage.
+"""Training throughput of ResNet-32 on CIFAR-10-LT: plain fit vs teacher stage vs student stage,
+and, with --anchor, the authors' PyTorch code's teacher and student steps in the same run.
 
     python -m benchmarks.speed --data_dir=/tmp/data/cifar10-jpeg --epochs=2
+    python -m benchmarks.speed --anchor=../shared/anchors/official-bkd-pytorch --limit=3840 \
+        --configs=fit_fp32,anchor_teacher,teacher_fp32,anchor_student,student_bkd_fp32,student_bkd_fp32_folded,fit_fp32_again
 
 Every configuration trains `--epochs` epochs on the same tf.data pipeline (batch 128,
 augmentation on); the first epoch (tracing) is dropped and the rest averaged.
 Absolute speeds swing 30-50% on shared machines, so plain fp32 `fit` runs first and
 last in the same process, and every figure is also given as a ratio to it.
+The anchor runs its own `run.py --time_only` (same data tree, batch and epochs; --limit
+trains both on that many images per epoch) with --anchor_python, and is skipped with a
+message when that Python has no torch. Other processes in --pause_pids are stopped meanwhile.
 Writes benchmarks/speed_results.json (and prints a Markdown table).
 """
 
 import json
 import os
 import platform
+import subprocess
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from benchmarks.pausing import paused  # noqa: E402
+
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
 flags.DEFINE_integer("epochs", 2, "Epochs per configuration (the first is warm-up).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_string("output", "benchmarks/speed_results.json", "Where to write the results.")
-flags.DEFINE_list("configs", None, "Subset of configurations to run (default: all).")
+flags.DEFINE_list("configs", None, "Subset of configurations to run, in this order (default: all).")
+flags.DEFINE_string("anchor", None, "The authors' code with its CPU harness (../shared/anchors/"
+                    "official-bkd-pytorch): also time its teacher and student steps in this run.")
+flags.DEFINE_string("anchor_python", "/tmp/anchor-venv/bin/python", "A Python with torch for --anchor "
+                    "(see the anchor's README).")
+flags.DEFINE_integer("limit", 0, "Train every configuration on this many images per epoch (0: all 12,406).")
+flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing (e.g. a long run's trainer).")
 FLAGS = flags.FLAGS
 
 
@@ -50,11 +66,24 @@ def main(_):
     strategy = make_strategy("default")
     n = len(dataset.train)
 
+    steps = -(-FLAGS.limit // FLAGS.batch_size) if FLAGS.limit else steps_per_epoch(dataset, FLAGS.batch_size)
+
     def timed_fit(model):
-        tp = callbacks_lib.Throughput(n)
-        model.fit(train_dataset(dataset, FLAGS.batch_size, seed=0), epochs=FLAGS.epochs, callbacks=[tp],
-                  verbose=2, shuffle=False)
+        tp = callbacks_lib.Throughput(min(n, steps * FLAGS.batch_size), steps)
+        model.fit(train_dataset(dataset, FLAGS.batch_size, seed=0, repeat=True), epochs=FLAGS.epochs,
+                  steps_per_epoch=steps, callbacks=[tp], verbose=2, shuffle=False)
         return float(np.mean(tp.history[1:] or tp.history))
+
+    def anchor_fit(stage):
+        with tempfile.TemporaryDirectory() as out:
+            cmd = [FLAGS.anchor_python, os.path.join(FLAGS.anchor, "run.py"), "--stage", stage, "--time_only",
+                   str(FLAGS.epochs), "--out", out, "--data_root", FLAGS.data_dir, "--batch_size",
+                   str(FLAGS.batch_size)] + (["--limit", str(FLAGS.limit)] if FLAGS.limit else [])
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"the anchor failed: {' '.join(cmd)}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+            with open(os.path.join(out, "time_only.json")) as f:
+                return json.load(f)["steady_images_per_s"]
 
     def plain_fit(precision="float32"):
         keras.utils.set_random_seed(0)
@@ -67,11 +96,11 @@ def main(_):
 
     teacher = build_backbone("resnet32", 10, dataset.image_shape)  # speed only: weights do not matter
 
-    def distiller_fit(method, precision="float32", teacher_precision="float32"):
+    def distiller_fit(method, precision="float32", teacher_precision="float32", fold=False):
         keras.utils.set_random_seed(0)
         config = TrainConfig.flat(dataset="folder", backbone="resnet32", method=method, batch_size=FLAGS.batch_size,
                              epochs=200, precision=precision, teacher_precision=teacher_precision,
-                             mixup_alpha=1.0, bkd_start_epoch=0)
+                             mixup_alpha=1.0, bkd_start_epoch=0, fold_teacher_batchnorm=fold)
         model, _ = build_distiller(METHODS[method], dataset, config, strategy,
                                    teacher if METHODS[method].needs_teacher else None)
         return timed_fit(model)
@@ -79,8 +108,13 @@ def main(_):
     configs = {
         "fit_fp32": ("plain keras fit, fp32 (reference)", lambda: plain_fit()),
         "teacher_fp32": ("teacher stage (Distiller, CE), fp32", lambda: distiller_fit("ce")),
+        "anchor_teacher": ("authors' code, teacher step (CE), eager PyTorch fp32", lambda: anchor_fit("teacher")),
+        "anchor_student": ("authors' code, student step (BKD, no mixup), eager PyTorch fp32",
+                           lambda: anchor_fit("student")),
         "student_bkd_fp32": ("student stage (BKD + mixup), fp32 student and teacher",
                              lambda: distiller_fit("bkd")),
+        "student_bkd_fp32_folded": ("student stage, fp32, teacher with BatchNorm folded into its convolutions",
+                                    lambda: distiller_fit("bkd", fold=True)),
         "student_bkd_bf16_teacher": ("student stage, fp32 student, bf16 teacher forward",
                                      lambda: distiller_fit("bkd", "float32", "bfloat16")),
         "student_bkd_bf16": ("student stage, mixed bf16 student and bf16 teacher",
@@ -88,27 +122,65 @@ def main(_):
         "teacher_bf16": ("teacher stage, mixed bf16", lambda: distiller_fit("ce", "bfloat16")),
         "fit_fp32_again": ("plain keras fit, fp32, again at the end", lambda: plain_fit()),
     }
-    chosen = FLAGS.configs or list(configs)
+    chosen = FLAGS.configs or [c for c in configs if FLAGS.anchor or not c.startswith("anchor")]
+    unknown = sorted(set(chosen) - set(configs))
+    if unknown:
+        raise SystemExit(f"Unknown --configs {unknown}; valid: {', '.join(configs)}.")
+    if any(c.startswith("anchor") for c in chosen) and not _anchor_ready():
+        chosen = [c for c in chosen if not c.startswith("anchor")]
     results = {}
     for name in chosen:
         description, fn = configs[name]
         print(f"\n=== {name}: {description}", flush=True)
         start = time.time()
-        results[name] = {"description": description, "images_per_sec": fn(), "wall_seconds": time.time() - start}
+        with paused(FLAGS.pause_pids):
+            results[name] = {"description": description, "images_per_sec": fn(), "wall_seconds": time.time() - start}
         print(f"=== {name}: {results[name]['images_per_sec']:.1f} images/s", flush=True)
     refs = [results[k]["images_per_sec"] for k in ("fit_fp32", "fit_fp32_again") if k in results]
     reference = float(np.mean(refs)) if refs else None
     for r in results.values():
         r["ratio_to_fit_fp32"] = r["images_per_sec"] / reference if reference else None
-    out = {"command": "python -m benchmarks.speed " + " ".join(f"--{k}={v}" for k, v in
-                                                               (("epochs", FLAGS.epochs), ("batch_size", FLAGS.batch_size))),
-           "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    pairs = {"teacher_fp32": "anchor_teacher", "teacher_bf16": "anchor_teacher", "student_bkd_fp32": "anchor_student",
+             "student_bkd_fp32_folded": "anchor_student", "student_bkd_bf16": "anchor_student",
+             "student_bkd_bf16_teacher": "anchor_student"}
+    for name, anchor in pairs.items():
+        if name in results and anchor in results:
+            results[name]["ratio_to_authors"] = results[name]["images_per_sec"] / results[anchor]["images_per_sec"]
+    out = {"command": "python -m benchmarks.speed " + " ".join(f"--{k}={v}" for k, v in (
+               ("epochs", FLAGS.epochs), ("batch_size", FLAGS.batch_size), ("limit", FLAGS.limit),
+               ("anchor", FLAGS.anchor), ("configs", ",".join(chosen)))),
+           "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
            "train_images": n, "reference_fit_fp32_images_per_sec": reference, "results": results}
     with open(FLAGS.output, "w") as f:
         json.dump(out, f, indent=2)
-    print("\n| configuration | images/s | x plain fp32 fit |\n|---|---|---|")
+    print(f"\n{out['machine']}\n\n| configuration | images/s | x plain fp32 fit | x authors' code |\n|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {r['description']} | {r['images_per_sec']:.0f} | {r['ratio_to_fit_fp32']:.2f} |")
+        ratio = r.get("ratio_to_authors")
+        print(f"| {r['description']} | {r['images_per_sec']:.0f} | "
+              f"{r['ratio_to_fit_fp32']:.2f} | {'' if ratio is None else format(ratio, '.2f')} |")
+
+
+def _anchor_ready():
+    """True if --anchor's run.py and a torch in --anchor_python are there; else says why."""
+    if not os.path.exists(os.path.join(FLAGS.anchor or "", "run.py")):
+        print(f"skipping the authors' code: no run.py under --anchor={FLAGS.anchor}")
+        return False
+    check = subprocess.run([FLAGS.anchor_python, "-c", "import torch"], capture_output=True, text=True) \
+        if os.path.exists(FLAGS.anchor_python) else None
+    if check is None or check.returncode:
+        print(f"skipping the authors' code: {FLAGS.anchor_python} has no torch (python3 -m venv /tmp/anchor-venv "
+              "&& /tmp/anchor-venv/bin/pip install torch==2.13.0 numpy pillow)")
+        return False
+    return True
+
+
+def _cpu_model():
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            return names[0]
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ class RunConfig:
     strategy: str = "default"
     precision: str = "float32"         # student: float32 | bfloat16 | float16
     teacher_precision: str = "float32"  # frozen teacher's forward pass
+    fold_teacher_batchnorm: bool = False  # the frozen teacher's BatchNorm folded into its convolutions
     jit_compile: bool = False          # XLA-compile the train step
     threads: int = 0                   # TensorFlow's intra- and inter-op threads (0: its defaults)
     eval_every: int = 10

@@ -14,6 +14,7 @@ from bkd_keras.backup import StepBackup, disk_guard, usable_backup
 from bkd_keras.config import ConfigError
 from bkd_keras.distiller import Distiller, check_compatible
 from bkd_keras.export import read_vocabulary, write_vocabulary
+from bkd_keras.folding import fold_batchnorm
 from bkd_keras.io_utils import atomic_save_model, atomic_write_json, read_json
 from bkd_keras.losses import effective_number_weights
 from bkd_keras.optimizers import CoupledSGD
@@ -88,6 +89,8 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
             check_compatible(teacher, student)
             if not getattr(teacher, "reads_text", False):   # a preset teacher keeps its own precision
                 teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
+                if config.run.fold_teacher_batchnorm:
+                    teacher = fold_batchnorm(teacher)
         distiller = Distiller(student, teacher, losses.classification, losses.distillation,
                               config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
                               expert_targets=method.expert_targets and teacher is not None, name="distiller")
