@@ -14,13 +14,13 @@ Writes the rows under --name into --output (JSON) and prints a Markdown table.
 
 import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
 
 flags.DEFINE_list("runs", None, "Finished run folders; the first is the reference (the teacher).")
@@ -69,7 +69,7 @@ def main(argv):
     for row in rows:
         row["parameter_ratio"] = rows[0]["parameters"] / row["parameters"]
         row["speed_ratio"] = row["inference_per_sec"] / rows[0]["inference_per_sec"]
-    entry = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "batch_size": FLAGS.batch_size, "rows": rows}
+    entry = {"machine": machine.describe(), "batch_size": FLAGS.batch_size, "rows": rows}
     previous = {}
     if os.path.exists(FLAGS.output):
         with open(FLAGS.output) as f:

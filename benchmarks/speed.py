@@ -17,7 +17,6 @@ Writes benchmarks/speed_results.json (and prints a Markdown table).
 
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
 
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
@@ -149,7 +149,7 @@ def main(_):
     out = {"command": "python -m benchmarks.speed " + " ".join(f"--{k}={v}" for k, v in (
                ("epochs", FLAGS.epochs), ("batch_size", FLAGS.batch_size), ("limit", FLAGS.limit),
                ("anchor", FLAGS.anchor), ("configs", ",".join(chosen)))),
-           "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
+           "machine": machine.describe(),
            "train_images": n, "reference_fit_fp32_images_per_sec": reference, "results": results}
     with open(FLAGS.output, "w") as f:
         json.dump(out, f, indent=2)
@@ -173,14 +173,6 @@ def _anchor_ready():
         return False
     return True
 
-
-def _cpu_model():
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        if names:
-            return names[0]
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

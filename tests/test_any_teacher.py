@@ -1,7 +1,6 @@
 """Any teacher, any student: a teacher of another backbone, the keras-hub transformer and
 WordPiece tokenizer, and a keras-hub preset classifier as the teacher."""
 
-import os
 import socket
 
 import keras
