@@ -43,6 +43,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
+    import bkd_keras  # noqa: F401  (first: its CPU kernel setting must precede TensorFlow's import)
     import keras
     import numpy as np
 
@@ -149,7 +150,7 @@ def main(_):
     out = {"command": "python -m benchmarks.speed " + " ".join(f"--{k}={v}" for k, v in (
                ("epochs", FLAGS.epochs), ("batch_size", FLAGS.batch_size), ("limit", FLAGS.limit),
                ("anchor", FLAGS.anchor), ("configs", ",".join(chosen)))),
-           "machine": machine.describe(),
+           "machine": machine.describe(), "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
            "train_images": n, "reference_fit_fp32_images_per_sec": reference, "results": results}
     with open(FLAGS.output, "w") as f:
         json.dump(out, f, indent=2)

@@ -49,19 +49,23 @@ for dtype in (tf.float32, tf.bfloat16):
 
 
 def onednn_kernels():
-    """The oneDNN convolution implementations used for an fp32 and a bf16 3x3 convolution."""
+    """The oneDNN primitives an fp32 and a bf16 3x3 convolution run (in this process's environment,
+    e.g. TF_ENABLE_ONEDNN_OPTS)."""
     done = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True)
     kinds = []
     for line in (done.stdout + done.stderr).splitlines():
         parts = line.split(",")
-        if line.startswith("onednn_verbose") and "exec" in parts and "convolution" in parts:
-            impl = parts[parts.index("convolution") + 1]
-            kinds.append(impl)
+        if line.startswith("onednn_verbose") and "exec" in parts:
+            if "convolution" in parts:
+                kinds.append("convolution " + parts[parts.index("convolution") + 1])
+            elif "gemm_api" in parts:   # TF's own (Eigen) convolution calling oneDNN's matrix multiply
+                kinds.append("gemm_api (im2col + GEMM, no oneDNN convolution)")
     return sorted(set(kinds))
 
 
 def main(argv):
     del argv
+    import bkd_keras  # noqa: F401  (first: its CPU kernel setting must precede TensorFlow's import)
     import keras
     import tensorflow as tf
 
@@ -138,6 +142,7 @@ def main(argv):
     share["mixup, losses, dispatch (rest of the full step)"] = full - sum(share.values())
     kernels = onednn_kernels()
     out = {"command": "python -m benchmarks.step_profile", "batch_size": b, "pieces": results,
+           "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
            "full_step_split_ms": share, "onednn_convolution_kernels": kernels}
     out["machine"] = machine.describe()
     with open(FLAGS.output, "w") as f:

@@ -1,5 +1,13 @@
 """bkd-keras: Balanced Knowledge Distillation for long-tailed classification (Keras 3)."""
 
+import os
+
+# TensorFlow uses oneDNN's convolutions by default only on CPUs with AVX-512 VNNI / BF16 or AMX;
+# elsewhere (AVX2) its Eigen convolutions made the BKD student step 1.44x slower
+# (benchmarks/step_profile_*.json). Set before TensorFlow is imported; a user's own value wins.
+# It changes CPU kernels only (GPUs keep cuDNN).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from bkd_keras.config import ConfigError, TrainConfig
 from bkd_keras.distiller import Distiller
 from bkd_keras.losses import (BalancedKDLoss, ClassificationLoss, FocalLoss, balanced_kd_loss,
