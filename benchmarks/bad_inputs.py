@@ -156,7 +156,8 @@ def main():
         # Teachers of another kind.
         ("unknown teacher backbone", ["--teacher_backbone=resnet1000"]),
         ("teacher preset folder missing", ["--dataset=text_folder", f"--data_dir={clean_texts}",
-                                           "--backbone=textcnn", "--mixup_alpha=0", f"--teacher_preset={tmp}/nope"]),
+                                           "--backbone=textcnn", "--mixup_alpha=0", "--imbalance_type=none",
+                                           f"--teacher_preset={tmp}/nope"]),
         ("teacher preset with another class count", ["--dataset=text_folder", f"--data_dir={clean_texts}",
                                                      "--backbone=textcnn", "--mixup_alpha=0", "--embeddings=random",
                                                      "--imbalance_type=none", "--batch_size=4",

@@ -55,6 +55,22 @@ def _check_reachable(handle, timeout=3.0):
                           "and copy DIR here.") from None
 
 
+def check_location(preset):
+    """True for a local preset folder, False for a hub handle; ConfigError for a path that is not a preset."""
+    if os.path.isdir(preset):
+        if not os.path.exists(os.path.join(preset, "config.json")):
+            raise ConfigError(f"--teacher_preset={preset} is a folder but not a keras-hub preset (no config.json); "
+                              "save the fine-tuned classifier with classifier.save_to_preset(DIR).")
+        return True
+    if os.path.exists(preset):
+        raise ConfigError(f"--teacher_preset={preset} is a file; pass the folder written by "
+                          "classifier.save_to_preset(DIR), or a keras-hub handle.")
+    if "://" not in preset and (os.sep in preset or preset.startswith(".")):
+        raise ConfigError(f"--teacher_preset={preset} does not exist; pass the folder written by "
+                          "classifier.save_to_preset(DIR), or a keras-hub handle.")
+    return False
+
+
 def load_preset_teacher(preset, num_classes):
     """The frozen `PresetTextTeacher` of a keras-hub TextClassifier preset folder (or hub handle).
 
@@ -62,17 +78,7 @@ def load_preset_teacher(preset, num_classes):
     preprocessor, or predicts another number of classes than `num_classes`.
     """
     import keras_hub
-    if os.path.isdir(preset):
-        if not os.path.exists(os.path.join(preset, "config.json")):
-            raise ConfigError(f"--teacher_preset={preset} is a folder but not a keras-hub preset (no config.json); "
-                              "save the fine-tuned classifier with classifier.save_to_preset(DIR).")
-    elif os.path.exists(preset):
-        raise ConfigError(f"--teacher_preset={preset} is a file; pass the folder written by "
-                          "classifier.save_to_preset(DIR), or a keras-hub handle.")
-    elif "://" not in preset and (os.sep in preset or preset.startswith(".")):
-        raise ConfigError(f"--teacher_preset={preset} does not exist; pass the folder written by "
-                          "classifier.save_to_preset(DIR), or a keras-hub handle.")
-    else:
+    if not check_location(preset):
         _check_reachable(preset)
     try:
         classifier = keras_hub.models.TextClassifier.from_preset(preset)

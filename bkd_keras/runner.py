@@ -46,6 +46,9 @@ def _check_teacher_sources(config):
                           "--teacher_pretrained have nothing to do; pass one way to get the teacher.")
     if model.teacher_preset and run.stage == "teacher":
         raise ConfigError("--teacher_preset gives the teacher, so --stage=teacher has nothing to do.")
+    if model.teacher_preset:
+        from bkd_keras.hub_teacher import check_location
+        check_location(model.teacher_preset)      # before any data is read
 
 
 def validate(config):

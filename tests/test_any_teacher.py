@@ -63,6 +63,12 @@ def test_teacher_config_errors(values, message):
         validate(TrainConfig.flat(dataset="digits", backbone="small_cnn", **values))
 
 
+def test_missing_preset_folder_is_refused_before_any_data_is_read(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        validate(TrainConfig.flat(dataset="bbc_news", backbone="textcnn", mixup_alpha=0,
+                                  teacher_preset=str(tmp_path / "nope")))
+
+
 def test_transformer_size_errors():
     with pytest.raises(ConfigError, match="multiple of --transformer_heads=3"):
         validate(TrainConfig.flat(dataset="bbc_news", backbone="transformer", mixup_alpha=0, transformer_heads=3))
