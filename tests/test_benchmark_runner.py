@@ -62,7 +62,7 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
 
 
 def test_runner_plans_a_teacher_of_another_backbone():
-    from benchmarks.runner import names, plan
+    from benchmarks.run_plan import names, plan      # no absl flags defined in this process
     setting = ("cifar10", "exp", 100.0)
 
     def planned(variant, backbone, teacher_backbone):

