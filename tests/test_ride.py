@@ -108,7 +108,7 @@ def test_ride_bkd_distillation_term_two_experts_matches_numpy():
 def test_ride_bkd_end_to_end_on_digits_with_exports(tmp_path, method):
     out = tmp_path / "run"
     config = TrainConfig.flat(dataset="digits", backbone="ride_resnet32", experts=2, method=method, epochs=2,
-                              batch_size=64, imbalance_ratio=10, verbose=0, eval_every=0, warmup_epochs=0,
+                              teacher_epochs=1, batch_size=64, imbalance_ratio=10, verbose=0, eval_every=0, warmup_epochs=0,
                               output_dir=str(out))
     results = run(config, log=lambda *_: None)
     report = results["reports"][f"student ({method})"]
