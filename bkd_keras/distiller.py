@@ -114,19 +114,14 @@ class Distiller(keras.Model):
             teacher_logits = ops.stop_gradient(teacher(teacher_inputs, training=False))
 
         with tf.GradientTape() as tape:
-            if self._views.student is None:
-                logits = self.student(images, training=True)
-                ce = self.classification_loss(targets, logits)
-            else:
-                experts = self._views.student(images, training=True)      # (B, E, C)
-                logits = ops.mean(experts, axis=1)
-                ce = losses_lib.expert_sum(self.classification_loss, targets, experts)
+            # A single model is one expert: (B, 1, C), and the sums over experts are its losses.
+            experts = self._views.student(images, training=True) if self._views.student is not None \
+                else ops.expand_dims(self.student(images, training=True), 1)
+            logits = ops.mean(experts, axis=1)
+            ce = losses_lib.expert_sum(self.classification_loss, targets, experts)
             per_example = ce
             if teacher_logits is not None:
-                if self._views.student is None:
-                    kd = self.distillation_loss(teacher_logits, logits)
-                else:
-                    kd = losses_lib.expert_distillation(self.distillation_loss, teacher_logits, experts)
+                kd = losses_lib.expert_distillation(self.distillation_loss, teacher_logits, experts)
                 per_example = per_example + self.distillation_weight * kd
             # Mean over the GLOBAL batch: apply_gradients sums replica gradients.
             loss = ops.sum(per_example) / _global_batch_size(batch)
@@ -178,6 +173,11 @@ class Distiller(keras.Model):
         return cls(**config)
 
 
+def reads_text(model):
+    """True for a teacher that reads raw strings itself (hub_teacher.PresetTextTeacher)."""
+    return bool(getattr(model, "reads_text", False))
+
+
 def _student_inputs(inputs):
     return inputs["tokens"] if isinstance(inputs, dict) else inputs
 
@@ -192,7 +192,7 @@ def check_compatible(teacher, student):
     if t_out != s_out:
         raise ValueError(f"The teacher predicts {t_out} classes but the student {s_out}; "
                          "use a teacher trained on the same dataset.")
-    if getattr(teacher, "reads_text", False):
+    if reads_text(teacher):
         return
     t_in, s_in = tuple(teacher.input_shape[1:]), tuple(student.input_shape[1:])
     if t_in != s_in:

@@ -12,7 +12,7 @@ from bkd_keras import callbacks as callbacks_lib
 from bkd_keras import diagnostics, evaluation, run_folder
 from bkd_keras.backup import StepBackup, disk_guard, usable_backup
 from bkd_keras.config import ConfigError
-from bkd_keras.distiller import Distiller, check_compatible
+from bkd_keras.distiller import Distiller, check_compatible, reads_text
 from bkd_keras.export import read_vocabulary, write_vocabulary
 from bkd_keras.folding import fold_batchnorm
 from bkd_keras.io_utils import atomic_save_model, atomic_write_json, read_json
@@ -87,7 +87,7 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
         losses = method.build(dataset.class_counts, config.method, epochs)
         if teacher is not None:
             check_compatible(teacher, student)
-            if not getattr(teacher, "reads_text", False):   # a preset teacher keeps its own precision
+            if not reads_text(teacher):   # a preset teacher keeps its own precision
                 teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
                 if config.run.fold_teacher_batchnorm:
                     teacher = fold_batchnorm(teacher)
@@ -142,7 +142,7 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     # The data of epoch e depends only on (seed, e), mixup's draws of step k on (seed, k):
     # resuming at (epoch, step) replays exactly, the seen batches skipped before decoding.
     data = functools.partial(train_dataset, dataset, batch_size, seed=seed, mixup_alpha=distiller.mixup_alpha,
-                             raw_text=getattr(teacher, "reads_text", False))
+                             raw_text=reads_text(teacher))
     try:
         with disk_guard(stage_dir, distiller):
             first = start["epoch"]
@@ -187,7 +187,7 @@ def predict_logits(model, dataset, split="test", verbose=0):
         local = keras.models.clone_model(model)     # outside the strategy's scope: not distributed
         local.set_weights(model.get_weights())
         model = local
-    return model.predict(eval_dataset(dataset, 512, split, raw_text=getattr(model, "reads_text", False)),
+    return model.predict(eval_dataset(dataset, 512, split, raw_text=reads_text(model)),
                          verbose=verbose)
 
 
