@@ -70,7 +70,9 @@ def main(_):
     steps = -(-FLAGS.limit // FLAGS.batch_size) if FLAGS.limit else steps_per_epoch(dataset, FLAGS.batch_size)
 
     def timed_fit(model):
-        tp = callbacks_lib.Throughput(min(n, steps * FLAGS.batch_size), steps)
+        # With steps_per_execution > 1 Keras reports every k-th batch, so count whole epochs.
+        tp = callbacks_lib.Throughput(min(n, steps * FLAGS.batch_size),
+                                      steps if model.steps_per_execution == 1 else None)
         model.fit(train_dataset(dataset, FLAGS.batch_size, seed=0, repeat=True), epochs=FLAGS.epochs,
                   steps_per_epoch=steps, callbacks=[tp], verbose=2, shuffle=False)
         return float(np.mean(tp.history[1:] or tp.history))
@@ -95,25 +97,34 @@ def main(_):
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return timed_fit(model)
 
-    teacher = build_backbone("resnet32", 10, dataset.image_shape)  # speed only: weights do not matter
+    # Speed only: the teachers' weights do not matter.
+    teachers = {bn: build_backbone("resnet32", 10, dataset.image_shape, batch_norm=bn) for bn in ("fused", "keras")}
 
-    def distiller_fit(method, precision="float32", teacher_precision="float32", fold=False):
+    def distiller_fit(method, precision="float32", teacher_precision="float32", fold=False, batch_norm="fused",
+                      steps_per_execution=1):
         keras.utils.set_random_seed(0)
         config = TrainConfig.flat(dataset="folder", backbone="resnet32", method=method, batch_size=FLAGS.batch_size,
                              epochs=200, precision=precision, teacher_precision=teacher_precision,
-                             mixup_alpha=1.0, bkd_start_epoch=0, fold_teacher_batchnorm=fold)
+                             mixup_alpha=1.0, bkd_start_epoch=0, fold_teacher_batchnorm=fold, batch_norm=batch_norm)
         model, _ = build_distiller(METHODS[method], dataset, config, strategy,
-                                   teacher if METHODS[method].needs_teacher else None)
+                                   teachers[batch_norm] if METHODS[method].needs_teacher else None)
+        model.steps_per_execution = steps_per_execution   # read when fit builds its train function
         return timed_fit(model)
 
     configs = {
         "fit_fp32": ("plain keras fit, fp32 (reference)", lambda: plain_fit()),
         "teacher_fp32": ("teacher stage (Distiller, CE), fp32", lambda: distiller_fit("ce")),
+        "teacher_fp32_keras_bn": ("teacher stage, fp32, Keras' own BatchNormalization (--batch_norm=keras)",
+                                  lambda: distiller_fit("ce", batch_norm="keras")),
         "anchor_teacher": ("authors' code, teacher step (CE), eager PyTorch fp32", lambda: anchor_fit("teacher")),
         "anchor_student": ("authors' code, student step (BKD, no mixup), eager PyTorch fp32",
                            lambda: anchor_fit("student")),
         "student_bkd_fp32": ("student stage (BKD + mixup), fp32 student and teacher",
                              lambda: distiller_fit("bkd")),
+        "student_bkd_fp32_keras_bn": ("student stage, fp32, Keras' own BatchNormalization (--batch_norm=keras)",
+                                      lambda: distiller_fit("bkd", batch_norm="keras")),
+        "student_bkd_fp32_spe8": ("student stage, fp32, 8 steps per tf.function call (steps_per_execution)",
+                                  lambda: distiller_fit("bkd", steps_per_execution=8)),
         "student_bkd_fp32_folded": ("student stage, fp32, teacher with BatchNorm folded into its convolutions",
                                     lambda: distiller_fit("bkd", fold=True)),
         "student_bkd_bf16_teacher": ("student stage, fp32 student, bf16 teacher forward",
@@ -142,7 +153,11 @@ def main(_):
     for r in results.values():
         r["ratio_to_fit_fp32"] = r["images_per_sec"] / reference if reference else None
     pairs = {"teacher_fp32": "anchor_teacher", "teacher_bf16": "anchor_teacher", "student_bkd_fp32": "anchor_student",
-             "student_bkd_fp32_folded": "anchor_student", "student_bkd_bf16": "anchor_student",
+             "teacher_fp32_keras_bn": "anchor_teacher", "student_bkd_fp32_keras_bn": "anchor_student",
+             "student_bkd_fp32_spe8": "anchor_student",
+             "student_bkd_fp32_spe8": ("student stage, fp32, 8 steps per tf.function call (steps_per_execution)",
+                                  lambda: distiller_fit("bkd", steps_per_execution=8)),
+        "student_bkd_fp32_folded": "anchor_student", "student_bkd_bf16": "anchor_student",
              "student_bkd_bf16_teacher": "anchor_student"}
     for name, anchor in pairs.items():
         if name in results and anchor in results:

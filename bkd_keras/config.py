@@ -46,6 +46,7 @@ class ModelConfig:
     transformer_heads: int = 4         # attention heads,
     transformer_width: int = 64        # model width (the FFN is 2x)
     experts: int = 3                   # --backbone=ride_resnet32: number of experts
+    batch_norm: str = "fused"          # the CNNs' BatchNorm: "fused" kernel or "keras" (models/batch_norm.py)
     # The teacher's model, where it differs from the student's (None: the student's).
     teacher_backbone: Optional[str] = None
     teacher_pretrained: Optional[str] = None

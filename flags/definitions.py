@@ -15,7 +15,7 @@ from data.registry import DATASETS
 from data.spec import AUGMENTATIONS
 from data.text import TOKENIZERS
 from flags.presets import DEFAULT_PRESET, PRESETS
-from models import BACKBONES
+from models import BACKBONES, BATCH_NORMS
 
 _D = types.SimpleNamespace(**TrainConfig().to_flat())   # defaults by flag name
 
@@ -64,6 +64,8 @@ flags.DEFINE_string("teacher_pretrained", None, "The teacher's --pretrained (wit
 flags.DEFINE_string("teacher_preset", None, "Text: a keras-hub TextClassifier preset folder (save_to_preset) "
                     "or hub handle (online only) as the frozen teacher; it reads the raw text itself.")
 flags.DEFINE_integer("experts", _D.experts, "--backbone=ride_resnet32: number of experts (RIDE: 2, 3 or 4).")
+flags.DEFINE_enum("batch_norm", _D.batch_norm, list(BATCH_NORMS), "The CNN backbones' BatchNorm: fused "
+                  "(TensorFlow's fused kernel, the same math, faster) or keras (Keras' own layer).")
 flags.DEFINE_integer("transformer_layers", _D.transformer_layers, "--backbone=transformer: encoder blocks.")
 flags.DEFINE_integer("transformer_heads", _D.transformer_heads, "--backbone=transformer: attention heads.")
 flags.DEFINE_integer("transformer_width", _D.transformer_width, "--backbone=transformer: model width (a "

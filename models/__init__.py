@@ -2,6 +2,7 @@
 
 import functools
 
+from models.batch_norm import BATCH_NORMS, FusedBatchNormalization
 from models.heads import CosineDense
 from models.resnet_cifar import OptionAShortcut, resnet_cifar
 from models.ride_resnet import EXPERT_LAYER, MeanOverExperts, StackExperts, expert_view, ride_resnet32
@@ -30,8 +31,11 @@ PRETRAINABLE = {"resnet50", "resnet152"}
 TEXT_BACKBONES = {"textcnn", "transformer"}
 # Backbones with several experts (their output is the experts' mean; see models/ride_resnet.py).
 MULTI_EXPERT = {"ride_resnet32"}
-# A backbone's own size settings: ModelConfig field -> builder argument.
-BACKBONE_OPTIONS = {"ride_resnet32": {"experts": "experts"},
+# A backbone's own settings: ModelConfig field -> builder argument.
+_BATCH_NORM = {"batch_norm": "batch_norm"}   # the CNNs built here (not keras.applications')
+BACKBONE_OPTIONS = {**{name: _BATCH_NORM for name in ("resnet20", "resnet32", "resnet56", "small_cnn", "resnet10",
+                                                      "resnext50")},
+                    "ride_resnet32": {"experts": "experts", **_BATCH_NORM},
                     "transformer": {"transformer_layers": "num_layers", "transformer_heads": "num_heads",
                                     "transformer_width": "width"}}
 
@@ -55,6 +59,8 @@ def check_config(config, text=False, data_name="the dataset"):
     if config.teacher_preset and config.teacher_backbone:
         raise ValueError("--teacher_preset gives the teacher, so --teacher_backbone has nothing to build; "
                          "pass one of them.")
+    if config.batch_norm not in BATCH_NORMS:
+        raise ValueError(f"Unknown --batch_norm={config.batch_norm!r}. Valid values: {', '.join(BATCH_NORMS)}.")
     if config.experts < 1:
         raise ValueError(f"--experts must be >= 1, got {config.experts}.")
     if config.backbone == "transformer" or config.teacher_backbone == "transformer":
@@ -93,7 +99,7 @@ def build_backbone(name, num_classes, input_shape, head="linear", embedding_matr
     return BACKBONES[name](num_classes=num_classes, input_shape=tuple(input_shape), head=head, name=name, **extra)
 
 
-__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "MULTI_EXPERT", "EXPERT_LAYER", "MeanOverExperts", "StackExperts", "expert_view",
+__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "BATCH_NORMS", "FusedBatchNormalization", "MULTI_EXPERT", "EXPERT_LAYER", "MeanOverExperts", "StackExperts", "expert_view",
            "ride_resnet32", "PRETRAINABLE", "TEXT_BACKBONES", "CosineDense", "MaskedMeanPooling",
            "OptionAShortcut", "backbone_options", "build_backbone", "check_config", "resnet_cifar", "small_cnn",
            "text_cnn", "transformer"]

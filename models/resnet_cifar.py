@@ -11,6 +11,7 @@ import math
 import keras
 from keras import layers, ops
 
+from models import batch_norm as bn_lib
 from models.heads import classifier
 
 _BN = dict(momentum=0.9, epsilon=1e-5)
@@ -63,20 +64,25 @@ def _conv3x3(x, filters, stride, name):
                          kernel_initializer=_he_normal(), name=name)(x)
 
 
-def _basic_block(x, filters, stride, name):
+def _stem_bn(x, bn):
+    return bn_lib.batch_norm(bn, **_BN, name="stem_bn")(x)
+
+
+def _basic_block(x, filters, stride, name, bn="fused"):
     shortcut = x
     y = _conv3x3(x, filters, stride, f"{name}_conv1")
-    y = layers.BatchNormalization(**_BN, name=f"{name}_bn1")(y)
+    y = bn_lib.batch_norm(bn, **_BN, name=f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
     y = _conv3x3(y, filters, 1, f"{name}_conv2")
-    y = layers.BatchNormalization(**_BN, name=f"{name}_bn2")(y)
+    y = bn_lib.batch_norm(bn, **_BN, name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
         shortcut = OptionAShortcut(filters, stride, name=f"{name}_shortcut")(x)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def resnet_cifar(num_classes, input_shape=(32, 32, 3), depth=32, widths=(16, 32, 64), head="linear", name=None):
+def resnet_cifar(num_classes, input_shape=(32, 32, 3), depth=32, widths=(16, 32, 64), head="linear", name=None,
+                 batch_norm="fused"):
     """CIFAR ResNet of `depth` = 6n + 2 layers; returns logits (B, num_classes).
 
     Args:
@@ -84,18 +90,19 @@ def resnet_cifar(num_classes, input_shape=(32, 32, 3), depth=32, widths=(16, 32,
       input_shape: (H, W, C) of normalised float images.
       depth: 20, 32, 44, 56, 110, ... (ResNet-32 has n = 5 blocks per stage).
       head: "linear" (dense, the default) or "cosine" (LDAM's normalised head).
+      batch_norm: "fused" or "keras" (models/batch_norm.py).
     """
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110), got {depth}.")
     blocks = (depth - 2) // 6
     inputs = keras.Input(shape=input_shape, name="images")
     x = _conv3x3(inputs, widths[0], 1, "stem_conv")
-    x = layers.BatchNormalization(**_BN, name="stem_bn")(x)
+    x = _stem_bn(x, batch_norm)
     x = layers.ReLU(name="stem_relu")(x)
     for stage, width in enumerate(widths):
         for block in range(blocks):
             stride = 2 if (stage > 0 and block == 0) else 1
-            x = _basic_block(x, width, stride, f"stage{stage + 1}_block{block + 1}")
+            x = _basic_block(x, width, stride, f"stage{stage + 1}_block{block + 1}", batch_norm)
     features = layers.GlobalAveragePooling2D(name="features")(x)
     bound = 1.0 / math.sqrt(widths[-1])  # PyTorch nn.Linear default bias init
     logits = classifier(features, num_classes, head, kernel_initializer=_he_normal(),

@@ -12,7 +12,7 @@ import keras
 from keras import layers, ops
 
 from models.heads import classifier
-from models.resnet_cifar import _basic_block, _conv3x3, _he_normal, _BN
+from models.resnet_cifar import _basic_block, _conv3x3, _he_normal, _stem_bn
 
 EXPERT_LAYER = "expert_logits"
 
@@ -40,7 +40,7 @@ class MeanOverExperts(layers.Layer):
 
 
 def ride_resnet32(num_classes, input_shape=(32, 32, 3), experts=3, widths=(16, 24, 48), blocks=5, head="linear",
-                  name="ride_resnet32"):
+                  name="ride_resnet32", batch_norm="fused"):
     """RIDE's multi-expert ResNet-32: logits (B, num_classes), the mean of `experts` experts.
 
     Args:
@@ -48,15 +48,16 @@ def ride_resnet32(num_classes, input_shape=(32, 32, 3), experts=3, widths=(16, 2
       widths: channels of the shared first stage and of each expert's second and third
         stages (RIDE's `reduce_dimension`: 16, 24, 48).
       head: each expert's head, "linear" or "cosine" (RIDE's NormedLinear; the loss scales it).
+      batch_norm: "fused" or "keras" (models/batch_norm.py).
     """
     if experts < 1:
         raise ValueError(f"--experts must be >= 1, got {experts}.")
     inputs = keras.Input(shape=input_shape, name="images")
     x = _conv3x3(inputs, widths[0], 1, "stem_conv")
-    x = layers.BatchNormalization(**_BN, name="stem_bn")(x)
+    x = _stem_bn(x, batch_norm)
     x = layers.ReLU(name="stem_relu")(x)
     for block in range(blocks):
-        x = _basic_block(x, widths[0], 1, f"stage1_block{block + 1}")
+        x = _basic_block(x, widths[0], 1, f"stage1_block{block + 1}", batch_norm)
     shared = x
     bound = 1.0 / math.sqrt(widths[-1])
     outputs = []
@@ -64,7 +65,8 @@ def ride_resnet32(num_classes, input_shape=(32, 32, 3), experts=3, widths=(16, 2
         y = shared
         for stage, width in enumerate(widths[1:], 2):
             for block in range(blocks):
-                y = _basic_block(y, width, 2 if block == 0 else 1, f"expert{e}_stage{stage}_block{block + 1}")
+                y = _basic_block(y, width, 2 if block == 0 else 1, f"expert{e}_stage{stage}_block{block + 1}",
+                                 batch_norm)
         features = layers.GlobalAveragePooling2D(name=f"expert{e}_features")(y)
         outputs.append(classifier(features, num_classes, head, kernel_initializer=_he_normal(),
                                   bias_initializer=keras.initializers.RandomUniform(-bound, bound),
