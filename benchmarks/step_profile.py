@@ -34,6 +34,7 @@ flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("steps", 10, "Calls per timing.")
 flags.DEFINE_integer("repeats", 3, "Timings per piece (the median is reported).")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing.")
+flags.DEFINE_enum("batch_norm", "fused", ["fused", "keras"], "The models' BatchNorm (models/batch_norm.py).")
 flags.DEFINE_string("output", "benchmarks/step_profile.json", "Where to write the results.")
 FLAGS = flags.FLAGS
 
@@ -84,8 +85,8 @@ def main(argv):
     b = FLAGS.batch_size
     keras.utils.set_random_seed(0)
     config = TrainConfig.flat(dataset="folder", backbone="resnet32", method="bkd", batch_size=b, epochs=200,
-                              mixup_alpha=1.0, bkd_start_epoch=0)
-    teacher = build_backbone("resnet32", 10, dataset.image_shape)
+                              mixup_alpha=1.0, bkd_start_epoch=0, batch_norm=FLAGS.batch_norm)
+    teacher = build_backbone("resnet32", 10, dataset.image_shape, batch_norm=FLAGS.batch_norm)
     distiller, _ = build_distiller(METHODS["bkd"], dataset, config, make_strategy("default"), teacher)
     student, frozen = distiller.student, distiller.teacher
     folded = fold_batchnorm(frozen)
@@ -141,7 +142,8 @@ def main(argv):
     }
     share["mixup, losses, dispatch (rest of the full step)"] = full - sum(share.values())
     kernels = onednn_kernels()
-    out = {"command": "python -m benchmarks.step_profile", "batch_size": b, "pieces": results,
+    out = {"command": f"python -m benchmarks.step_profile --batch_norm={FLAGS.batch_norm}", "batch_size": b,
+           "batch_norm": FLAGS.batch_norm, "pieces": results,
            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
            "full_step_split_ms": share, "onednn_convolution_kernels": kernels}
     out["machine"] = machine.describe()
