@@ -17,8 +17,11 @@ def data_flags(dataset, source, data_dir):
     return [f"--dataset={dataset}"], "tfds"
 
 
-def names(variant, backbone=None, teacher_backbone=None):
-    """(run-folder suffix, report label) of a variant with optional student / teacher backbones."""
+def names(variant, backbone=None, teacher_backbone=None, experts=None):
+    """(run-folder suffix, report label) of a variant with optional student / teacher backbones;
+    `experts`: the multi-expert backbones' --experts, part of their name (ride_resnet32x2)."""
+    label = lambda name: f"{name}x{experts}" if (name and experts) else name
+    backbone, teacher_backbone = label(backbone), label(teacher_backbone)
     teacher = teacher_backbone or backbone
     if resolve_variant(variant)[0] == "ce":
         return ("ce", "ce") if not teacher else (f"ce-{teacher}", f"ce ({teacher})")
@@ -29,15 +32,16 @@ def names(variant, backbone=None, teacher_backbone=None):
     return f"{variant}-{backbone}-from-{teacher}", f"{variant} ({teacher} -> {backbone})"
 
 
-def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None):
+def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None,
+         experts=None):
     """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
     dataset, kind, ratio = setting
     method, variant_flags = resolve_variant(variant)
     base = f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}"
-    out = os.path.join(runs_dir, f"{base}-{names(variant, backbone, teacher_backbone)[0]}")
+    out = os.path.join(runs_dir, f"{base}-{names(variant, backbone, teacher_backbone, experts)[0]}")
     args, _ = data_flags(dataset, source, data_dir)
     args += [f"--imbalance_type={kind}", f"--imbalance_ratio={ratio:g}", f"--epochs={epochs}", f"--seed={seed}",
-             "--verbose=2", f"--output_dir={out}"] + list(extra)
+             "--verbose=2", f"--output_dir={out}"] + list(extra) + ([f"--experts={experts}"] if experts else [])
     if method == "ce":
         teacher = teacher_backbone or backbone
         return out, args + ["--stage=teacher"] + ([f"--backbone={teacher}"] if teacher else []), method
@@ -45,7 +49,7 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, back
         args.append(f"--backbone={backbone}")
     from bkd_keras.methods import METHODS
     if METHODS[method].needs_teacher:
-        teacher = os.path.join(runs_dir, f"{base}-{names('ce', backbone, teacher_backbone)[0]}", "export",
+        teacher = os.path.join(runs_dir, f"{base}-{names('ce', backbone, teacher_backbone, experts)[0]}", "export",
                                "model.keras")
         args.append(f"--teacher={teacher}")
     return out, args + [f"--method={method}"] + variant_flags, method

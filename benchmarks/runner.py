@@ -44,6 +44,8 @@ flags.DEFINE_string("results_dir", "benchmarks", "Where results.json, RESULTS.md
 flags.DEFINE_string("store_dir", "benchmarks/store", "Finished runs' small result files (committed).")
 flags.DEFINE_list("extra_flags", [], "More flags for every run, e.g. --precision=bfloat16.")
 flags.DEFINE_string("backbone", None, "The students' backbone (default: the dataset preset's).")
+flags.DEFINE_integer("experts", None, "--experts of a multi-expert --backbone (ride_resnet32); part of the "
+                     "run names and row labels, e.g. ride (ride_resnet32x2).")
 flags.DEFINE_string("teacher_backbone", None, "The teacher's backbone (default: --backbone); needs --backbone.")
 flags.DEFINE_bool("report_only", False, "Only rebuild the report from finished runs.")
 flags.DEFINE_bool("allow_code_change", False, "Resume a run begun at another commit of the code. Only when "
@@ -145,7 +147,7 @@ def main(argv):
 
     def plan_run(setting, variant, seed):
         return plan(setting, variant, seed, FLAGS.epochs, FLAGS.source, FLAGS.data_dir, FLAGS.runs_dir,
-                    FLAGS.extra_flags, FLAGS.backbone, FLAGS.teacher_backbone)
+                    FLAGS.extra_flags, FLAGS.backbone, FLAGS.teacher_backbone, FLAGS.experts)
 
     def stored(out):
         return os.path.exists(os.path.join(FLAGS.store_dir, os.path.basename(out), "results.json"))
@@ -170,7 +172,7 @@ def main(argv):
                                              allow_code_change=FLAGS.allow_code_change)
                     if variant == "ce" and "ce" not in FLAGS.methods:
                         continue           # teacher only, not reported
-                label = names(variant, FLAGS.backbone, FLAGS.teacher_backbone)[1]
+                label = names(variant, FLAGS.backbone, FLAGS.teacher_backbone, FLAGS.experts)[1]
                 runs.append(record(setting, label, method, seed, FLAGS.epochs, source_name, folder, args,
                                    results))
     # Other settings and schedules reported earlier stay in the report.

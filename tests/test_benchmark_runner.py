@@ -80,3 +80,15 @@ def test_runner_plans_a_teacher_of_another_backbone():
     assert names("kd", "resnet20", None) == ("kd-resnet20", "kd (resnet20)")
     # Neither: the folders and labels of the earlier benchmarks are unchanged.
     assert planned("bkd", None, None)[0] == "cifar10-exp100-e20-s0-bkd" and names("ce") == ("ce", "ce")
+
+
+def test_runner_names_multi_expert_runs_by_their_expert_count():
+    from benchmarks.run_plan import names, plan
+    out, args, _ = plan(("cifar10", "exp", 100.0), "bkd", 0, 20, "folder", "/d", "runs", [], "ride_resnet32",
+                        None, 2)
+    assert os.path.basename(out) == "cifar10-exp100-e20-s0-bkd-ride_resnet32x2"
+    assert "--experts=2" in args and "--backbone=ride_resnet32" in args
+    assert "--teacher=runs/cifar10-exp100-e20-s0-ce-ride_resnet32x2/export/model.keras" in args
+    # 2 and 3 experts are separate rows and teachers.
+    assert names("ce", "ride_resnet32", None, 3) == ("ce-ride_resnet32x3", "ce (ride_resnet32x3)")
+    assert names("ride", "ride_resnet32", None, 2)[1] == "ride (ride_resnet32x2)"
