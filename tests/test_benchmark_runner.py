@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def runner(tmp_path, *extra):
-    cmd = [sys.executable, "-m", "benchmarks.runner", "--settings=digits:exp:20", "--methods=ce,kd,cb,bkd",
+    cmd = [sys.executable, "-m", "benchmarks.runner", "--settings=digits:exp:20", "--methods=ce,cb,bkd",
            "--seeds=0", "--epochs=1", f"--runs_dir={tmp_path}/runs", f"--results_dir={tmp_path}/out",
            f"--store_dir={tmp_path}/store", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
@@ -21,27 +21,27 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
     r = runner(tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     runs = json.load(open(tmp_path / "out" / "results.json"))
-    assert [x["method"] for x in runs] == ["ce", "kd", "cb", "bkd"]
+    assert [x["method"] for x in runs] == ["ce", "cb", "bkd"]
     for x in runs:
         assert {"dataset", "imbalance_type", "imbalance_ratio", "method", "seed", "epochs", "top1", "many",
                 "medium", "few", "per_class", "images_per_sec", "data_source", "command"} <= set(x)
         assert x["dataset"] == "digits" and x["epochs"] == 1 and 0 <= x["top1"] <= 100
-    kd = next(x for x in runs if x["method"] == "kd")
-    assert "--teacher=" in kd["command"] and "s0-ce/export/model.keras" in kd["command"]
-    assert not os.path.exists(tmp_path / "runs" / "digits-exp20-e1-s0-kd" / "teacher")   # shared teacher reused
-    assert os.path.exists(tmp_path / "store" / "digits-exp20-e1-s0-kd" / "student" / "log.csv")
+    bkd = next(x for x in runs if x["method"] == "bkd")
+    assert "--teacher=" in bkd["command"] and "s0-ce/export/model.keras" in bkd["command"]
+    assert not os.path.exists(tmp_path / "runs" / "digits-exp20-e1-s0-bkd" / "teacher")   # shared teacher reused
+    assert os.path.exists(tmp_path / "store" / "digits-exp20-e1-s0-bkd" / "student" / "log.csv")
     assert not any(name.endswith(".keras") for _, _, files in os.walk(tmp_path / "store") for name in files)
     md = open(tmp_path / "out" / "RESULTS.md").read()
     assert "| bkd | 0 |" in md and "python -m bkd_keras.train" in md
     for name in ("per_class", "confusion", "curves"):
         assert os.path.exists(tmp_path / "out" / "plots" / f"{name}_digits-exp20-e1.png")
     again = runner(tmp_path)
-    assert again.returncode == 0 and again.stdout.count("skipping finished") == 4
+    assert again.returncode == 0 and again.stdout.count("skipping finished") == 3
 
     # A later session: no run folders, only the committed store -> nothing is retrained.
     shutil.rmtree(tmp_path / "runs")
     later = runner(tmp_path)
-    assert later.returncode == 0 and later.stdout.count("(stored)") == 4 and "running" not in later.stdout
+    assert later.returncode == 0 and later.stdout.count("(stored)") == 3 and "running" not in later.stdout
     assert json.load(open(tmp_path / "out" / "results.json")) == runs
 
     # A distillation run still to do: its teacher is retrained for the weights, stored results reused.
@@ -50,13 +50,13 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
     partial = runner(tmp_path)
     assert partial.returncode == 0, partial.stdout[-2000:] + partial.stderr[-2000:]
     assert "running digits-exp20-e1-s0-ce" in partial.stdout and "running digits-exp20-e1-s0-bkd" in partial.stdout
-    assert partial.stdout.count("(stored)") == 2                           # kd and cb
+    assert partial.stdout.count("(stored)") == 1                           # cb
 
     # Another invocation (here a new seed of CE only) adds to the report; earlier runs stay.
     more = runner(tmp_path, "--methods=ce", "--seeds=1")
     assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-2000:]
     merged = json.load(open(tmp_path / "out" / "results.json"))
-    assert sorted((x["method"], x["seed"]) for x in merged) == [("bkd", 0), ("cb", 0), ("ce", 0), ("ce", 1), ("kd", 0)]
+    assert sorted((x["method"], x["seed"]) for x in merged) == [("bkd", 0), ("cb", 0), ("ce", 0), ("ce", 1)]
     md = open(tmp_path / "out" / "RESULTS.md").read()
     assert "| bkd | 0 |" in md and "| ce | 0, 1 |" in md
 
