@@ -41,6 +41,9 @@ if __name__ == "__main__":
     extra = []
     if len(sys.argv) > 2:
         sig = getattr(signal, sys.argv[5]) if len(sys.argv) > 5 else signal.SIGKILL
+        # A shell's background job (e.g. a test run started with `&`) inherits SIGINT ignored;
+        # restore Python's handler so the self-sent SIGINT is the terminal's Ctrl-C.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         extra = [KillAt(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sig)]
     config = TrainConfig.flat(dataset="digits", backbone="small_cnn", method="bkd", epochs=4, batch_size=32,
                               imbalance_ratio=20.0, learning_rate=0.05, warmup_epochs=1, mixup_alpha=0.4,
