@@ -68,13 +68,14 @@ def test_fixed_run_reproduces_the_golden_numbers(tmp_path):
         assert got["sha256"] == want["sha256"], "final weights are not bit-identical to the golden run"
         assert got["reports"] == want["reports"]
         assert got["test_curves"] == want["test_curves"]
-    else:   # another CPU kind: equal up to kernel-order rounding, which moved the weights of this
-        # 2-epoch run by up to 1.1% of their magnitude between TensorFlow's default, oneDNN and
-        # fused-BatchNorm kernels on one CPU; 3% of each array's absolute sum is allowed.
+    else:   # another CPU kind: equal up to kernel-order rounding. Switching Keras' BatchNorm for the
+        # fused kernel on one CPU moved this 2-epoch run's per-array weight sums by up to 0.3% of the
+        # array's absolute sum, and the absolute sums by 0.4%; 2% of the absolute sum is allowed (a
+        # sum itself can be near 0, so it is not compared relative to itself).
         got_stats, want_stats = np.array(got["stats"]), np.array(want["stats"])
         scale = want_stats[:, 1]
-        assert np.all(np.abs(got_stats[:, 0] - want_stats[:, 0]) <= 0.03 * scale + 1e-3)
-        np.testing.assert_allclose(got_stats[:, 1], scale, rtol=0.03)
+        assert np.all(np.abs(got_stats[:, 0] - want_stats[:, 0]) <= 0.02 * scale + 1e-3)
+        np.testing.assert_allclose(got_stats[:, 1], scale, rtol=0.02)
         for name, report in want["reports"].items():
             assert abs(got["reports"][name]["top1"] - report["top1"]) <= 1.0
 
