@@ -12,7 +12,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raises NonFiniteLossError naming the stage, epoch and step at the first NaN/inf loss.
+    """Raises NonFiniteLossError naming the stage, epoch and step at the first NaN/inf loss
+    (the Distiller logs a NaN loss for a step whose gradients are not finite).
 
     Raising (rather than `stop_training`) ends `fit` before the epoch-end callbacks,
     so the broken weights are never saved as a finished epoch.

@@ -132,7 +132,13 @@ class Distiller(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.student.trainable_weights))
 
         local = ops.cast(batch, "float32")
-        self.total_tracker.update_state(ops.mean(per_example), sample_weight=local)
+        # The logged loss is NaN when a gradient is not finite: Grappler fuses FusedBatchNorm +
+        # ReLU into one kernel whose ReLU maps NaN to 0, so a NaN (e.g. a broken image) can poison
+        # the weights and BatchNorm statistics while the loss stays finite. The loss is what
+        # StopOnNonFiniteLoss watches.
+        finite = ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in gradients if g is not None]))
+        step_loss = ops.where(finite, ops.mean(per_example), float("nan"))
+        self.total_tracker.update_state(step_loss, sample_weight=local)
         self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
         if teacher_logits is not None:
             self.kd_tracker.update_state(ops.mean(kd), sample_weight=local)
