@@ -59,15 +59,8 @@ def main(_):
     from models import build_backbone
     from flags.presets import PRESETS
 
-    if not os.path.isdir(FLAGS.data_dir):
-        raise SystemExit(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
-    preset = PRESETS["cifar10_lt"]
-    dataset = load_dataset("folder", data_dir=FLAGS.data_dir, imbalance_ratio=100, max_per_class=5000,
-                           mean=preset["mean"], std=preset["std"])
-    strategy = make_strategy("default")
-    n = len(dataset.train)
-
-    steps = -(-FLAGS.limit // FLAGS.batch_size) if FLAGS.limit else steps_per_epoch(dataset, FLAGS.batch_size)
+    # The configurations below run the functions defined here, on data loaded once the
+    # chosen names are known to be valid.
 
     def timed_fit(model):
         # With steps_per_execution > 1 Keras reports every k-th batch, so count whole epochs.
@@ -96,9 +89,6 @@ def main(_):
         model.compile(optimizer=CoupledSGD(schedule, momentum=0.9, l2=2e-4),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return timed_fit(model)
-
-    # Speed only: the teachers' weights do not matter.
-    teachers = {bn: build_backbone("resnet32", 10, dataset.image_shape, batch_norm=bn) for bn in ("fused", "keras")}
 
     def distiller_fit(method, precision="float32", teacher_precision="float32", fold=False, batch_norm="fused",
                       steps_per_execution=1):
@@ -140,6 +130,19 @@ def main(_):
         raise SystemExit(f"Unknown --configs {unknown}; valid: {', '.join(configs)}.")
     if any(c.startswith("anchor") for c in chosen) and not _anchor_ready():
         chosen = [c for c in chosen if not c.startswith("anchor")]
+
+    if not os.path.isdir(FLAGS.data_dir):
+        raise SystemExit(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
+    preset = PRESETS["cifar10_lt"]
+    dataset = load_dataset("folder", data_dir=FLAGS.data_dir, imbalance_ratio=100, max_per_class=5000,
+                           mean=preset["mean"], std=preset["std"])
+    strategy = make_strategy("default")
+    n = len(dataset.train)
+
+    steps = -(-FLAGS.limit // FLAGS.batch_size) if FLAGS.limit else steps_per_epoch(dataset, FLAGS.batch_size)
+
+    # Speed only: the teachers' weights do not matter.
+    teachers = {bn: build_backbone("resnet32", 10, dataset.image_shape, batch_norm=bn) for bn in ("fused", "keras")}
     results = {}
     for name in chosen:
         description, fn = configs[name]
