@@ -1,21 +1,29 @@
 """ResNet-32 training-step throughput under TensorFlow's thread-pool settings, each in a fresh process.
 
-    python -m benchmarks.thread_speed [PID ...]   # writes benchmarks/thread_results.json
-
-PIDs (e.g. a long run's trainer) are SIGSTOPped while the settings are timed.
+    python -m benchmarks.thread_speed --pause_pids=PID [--settings=defaults,both2 --rounds=3]
 
 A `fit` epoch of 32 batches of 128 random 32x32x3 images (after a warm-up epoch), fp32, for:
 TensorFlow's defaults, intra-op only, inter-op only, both (= `--threads`). Interleaved and
 repeated, since speeds swing between runs on shared machines; compare within one run.
+Processes in --pause_pids (e.g. a long run's trainer) are SIGSTOPped meanwhile.
+Writes benchmarks/thread_results.json.
 """
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
-SETTINGS = {"defaults": (0, 0), "intra 2": (2, 0), "inter 2": (0, 2), "both 2 (--threads=2)": (2, 2),
-            "both 1 (--threads=1)": (1, 1)}
+from absl import app, flags
+
+SETTINGS = {"defaults": (0, 0), "intra2": (2, 0), "inter2": (0, 2), "both2": (2, 2), "both1": (1, 1)}
+flags.DEFINE_list("settings", list(SETTINGS), f"Thread settings (intra, inter) to time: {SETTINGS}; both2 is "
+                  "--threads=2.")
+flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
+flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing.")
+flags.DEFINE_string("output", "benchmarks/thread_results.json", "Where to write the results.")
+FLAGS = flags.FLAGS
 CHILD = """
 import sys, time
 import bkd_keras  # first: its CPU kernel setting (oneDNN) precedes TensorFlow's import, as in training
@@ -35,35 +43,37 @@ print(len(x) / (time.time() - start))
 """
 
 
-def main():
+def main(_):
     from benchmarks import machine
     from benchmarks.pausing import paused
+    unknown = sorted(set(FLAGS.settings) - set(SETTINGS))
+    if unknown:
+        raise app.UsageError(f"Unknown --settings {unknown}; valid: {', '.join(SETTINGS)}.")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    rates = {name: [] for name in SETTINGS}
-    with paused(sys.argv[1:]):
-        _time_all(root, rates)
-    _report(root, rates, machine.describe())
-
-
-def _time_all(root, rates):
-    for _ in range(2):
-        for name, (intra, inter) in SETTINGS.items():
-            out = subprocess.run([sys.executable, "-c", CHILD, str(intra), str(inter)], cwd=root, check=True,
-                                 capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-            rates[name].append(float(out.stdout.strip().splitlines()[-1]))
-            print(f"{name}: {rates[name][-1]:.0f} images/s", flush=True)
-
-
-def _report(root, rates, machine_name):
-    base = sum(rates["defaults"]) / 2
-    result = {"machine": machine_name, "TF_ENABLE_ONEDNN_OPTS": "bkd_keras default",
-              "results": {k: {"images_per_sec": v, "ratio_to_defaults": sum(v) / 2 / base} for k, v in rates.items()}}
-    with open(os.path.join(root, "benchmarks", "thread_results.json"), "w") as f:
+    rates = {name: [] for name in FLAGS.settings}
+    with paused(FLAGS.pause_pids):
+        for _ in range(FLAGS.rounds):
+            for name in FLAGS.settings:
+                intra, inter = SETTINGS[name]
+                out = subprocess.run([sys.executable, "-c", CHILD, str(intra), str(inter)], cwd=root, check=True,
+                                     capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                rates[name].append(float(out.stdout.strip().splitlines()[-1]))
+                print(f"{name}: {rates[name][-1]:.0f} images/s", flush=True)
+    base = statistics.median(rates["defaults"]) if "defaults" in rates else None
+    result = {"command": "python -m benchmarks.thread_speed " + f"--settings={','.join(FLAGS.settings)} "
+                         f"--rounds={FLAGS.rounds}",
+              "machine": machine.describe(), "TF_ENABLE_ONEDNN_OPTS": "bkd_keras default",
+              "results": {k: {"intra_inter": SETTINGS[k], "images_per_sec": v,
+                              "ratio_to_defaults": statistics.median(v) / base if base else None}
+                          for k, v in rates.items()}}
+    with open(FLAGS.output, "w") as f:
         json.dump(result, f, indent=1)
-    print("\n| threads | images/s (two runs) | x defaults |\n|---|---|---|")
+    print(f"\n{result['machine']}\n\n| threads (intra, inter) | images/s per round | median x defaults |\n|---|---|---|")
     for name, r in result["results"].items():
-        print(f"| {name} | {', '.join(f'{x:.0f}' for x in r['images_per_sec'])} | {r['ratio_to_defaults']:.2f} |")
+        ratio = r["ratio_to_defaults"]
+        print(f"| {name} {SETTINGS[name]} | {', '.join(f'{x:.0f}' for x in r['images_per_sec'])} | "
+              f"{'' if ratio is None else format(ratio, '.2f')} |")
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)
