@@ -29,7 +29,16 @@ def prepare(config):
     out = config.run.output_dir
     flags_path = os.path.join(out, "flags.json")
     if os.path.exists(out) and config.run.overwrite:
-        shutil.rmtree(out)
+        # Other workers' folders (OUT/.workerN) are theirs to clear, each in its own prepare():
+        # removing them here raced with a worker that had already prepared its own.
+        for name in os.listdir(out):
+            path = os.path.join(out, name)
+            if name.startswith(".worker"):
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
     if os.path.exists(os.path.join(out, "results.json")):
         raise ConfigError(f"{out} holds a finished run; pass --overwrite to replace it, or another --output_dir.")
     current = flat_settings(config)

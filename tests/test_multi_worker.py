@@ -129,3 +129,20 @@ def test_sigterm_to_one_worker_stops_both_at_one_step_and_both_resume(tmp_path):
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
     assert (out / "results.json").exists()
+
+
+def test_overwrite_by_the_chief_leaves_the_other_workers_folders_to_them(tmp_path):
+    from bkd_keras import run_folder
+    from bkd_keras.config import TrainConfig
+    out = tmp_path / "run"
+    (out / ".worker1").mkdir(parents=True)
+    (out / ".worker1" / "flags.json").write_text("{}")          # worker 1 already prepared its folder
+    (out / "teacher").mkdir()
+    (out / "results.json").write_text("{}")                      # the chief's old finished run
+    run_folder.prepare(TrainConfig.flat(dataset="digits", output_dir=str(out), overwrite=True))
+    assert sorted(os.listdir(out)) == [".worker1", "flags.json"]
+    assert (out / ".worker1" / "flags.json").read_text() == "{}"
+    # A worker's own --overwrite clears its folder.
+    (out / ".worker1" / "results.json").write_text("{}")
+    run_folder.prepare(TrainConfig.flat(dataset="digits", output_dir=str(out / ".worker1"), overwrite=True))
+    assert os.listdir(out / ".worker1") == ["flags.json"]
