@@ -136,7 +136,9 @@ class Distiller(keras.Model):
         # ReLU into one kernel whose ReLU maps NaN to 0, so a NaN (e.g. a broken image) can poison
         # the weights and BatchNorm statistics while the loss stays finite. The loss is what
         # StopOnNonFiniteLoss watches.
-        finite = ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in gradients if g is not None]))
+        # (An embedding's gradient is IndexedSlices: check its rows, do not densify it.)
+        finite = ops.all(ops.stack([ops.all(ops.isfinite(g.values if isinstance(g, tf.IndexedSlices) else g))
+                                    for g in gradients if g is not None]))
         step_loss = ops.where(finite, ops.mean(per_example), float("nan"))
         self.total_tracker.update_state(step_loss, sample_weight=local)
         self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
