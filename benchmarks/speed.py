@@ -15,6 +15,7 @@ message when that Python has no torch. Other processes in --pause_pids are stopp
 Writes benchmarks/speed_results.json (and prints a Markdown table).
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -90,6 +91,10 @@ def main(_):
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return timed_fit(model)
 
+    @functools.cache
+    def teacher(batch_norm):   # speed only: the weights do not matter; one per BatchNorm kind, built once
+        return build_backbone("resnet32", 10, dataset.image_shape, batch_norm=batch_norm)
+
     def distiller_fit(method, precision="float32", teacher_precision="float32", fold=False, batch_norm="fused",
                       steps_per_execution=1):
         keras.utils.set_random_seed(0)
@@ -97,7 +102,7 @@ def main(_):
                              epochs=200, precision=precision, teacher_precision=teacher_precision,
                              mixup_alpha=1.0, bkd_start_epoch=0, fold_teacher_batchnorm=fold, batch_norm=batch_norm)
         model, _ = build_distiller(METHODS[method], dataset, config, strategy,
-                                   teachers[batch_norm] if METHODS[method].needs_teacher else None)
+                                   teacher(batch_norm) if METHODS[method].needs_teacher else None)
         model.steps_per_execution = steps_per_execution   # read when fit builds its train function
         return timed_fit(model)
 
@@ -141,8 +146,6 @@ def main(_):
 
     steps = -(-FLAGS.limit // FLAGS.batch_size) if FLAGS.limit else steps_per_epoch(dataset, FLAGS.batch_size)
 
-    # Speed only: the teachers' weights do not matter.
-    teachers = {bn: build_backbone("resnet32", 10, dataset.image_shape, batch_norm=bn) for bn in ("fused", "keras")}
     results = {}
     for name in chosen:
         description, fn = configs[name]
@@ -155,13 +158,9 @@ def main(_):
     reference = float(np.mean(refs)) if refs else None
     for r in results.values():
         r["ratio_to_fit_fp32"] = r["images_per_sec"] / reference if reference else None
-    pairs = {"teacher_fp32": "anchor_teacher", "teacher_bf16": "anchor_teacher", "student_bkd_fp32": "anchor_student",
-             "teacher_fp32_keras_bn": "anchor_teacher", "student_bkd_fp32_keras_bn": "anchor_student",
-             "student_bkd_fp32_spe8": "anchor_student", "student_bkd_fp32_folded": "anchor_student",
-             "student_bkd_bf16": "anchor_student",
-             "student_bkd_bf16_teacher": "anchor_student"}
-    for name, anchor in pairs.items():
-        if name in results and anchor in results:
+    for name in results:   # each teacher_* / student_* configuration against the authors' step of its stage
+        anchor = "anchor_" + name.split("_")[0]
+        if name.split("_")[0] in ("teacher", "student") and anchor in results:
             results[name]["ratio_to_authors"] = results[name]["images_per_sec"] / results[anchor]["images_per_sec"]
     out = {"command": "python -m benchmarks.speed " + " ".join(f"--{k}={v}" for k, v in (
                ("epochs", FLAGS.epochs), ("batch_size", FLAGS.batch_size), ("limit", FLAGS.limit),

@@ -28,13 +28,15 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
+import bkd_keras  # noqa: E402,F401  (first: its CPU kernel setting precedes TensorFlow's import)
+from models.batch_norm import BATCH_NORMS  # noqa: E402
 
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("steps", 10, "Calls per timing.")
 flags.DEFINE_integer("repeats", 3, "Timings per piece (the median is reported).")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing.")
-flags.DEFINE_enum("batch_norm", "fused", ["fused", "keras"], "The models' BatchNorm (models/batch_norm.py).")
+flags.DEFINE_enum("batch_norm", "fused", list(BATCH_NORMS), "The models' BatchNorm (models/batch_norm.py).")
 flags.DEFINE_string("output", "benchmarks/step_profile.json", "Where to write the results.")
 FLAGS = flags.FLAGS
 

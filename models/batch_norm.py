@@ -42,7 +42,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                                                                  is_training=True)
             # The kernel returns the Bessel-corrected variance; Keras averages the biased one.
             count = tf.cast(tf.size(x) // channels, tf.float32)
-            variance = unbiased * (count - 1.0) / tf.maximum(count, 1.0)
+            variance = unbiased * (count - 1.0) / count
             self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         else:
