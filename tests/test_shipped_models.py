@@ -1,8 +1,9 @@
-"""Trained models the project ships (benchmarks/models/) reproduce their reported top-1.
+"""Trained models the project ships (benchmarks/models/NAME/, written by benchmarks/publish.py)
+reproduce their reported top-1 and serve the same logits through their SavedModel; and
+publishing itself refuses runs it cannot vouch for.
 
-Each `NAME.keras` comes with `NAME.json` ({"top1", "data_dir_hint", "flags", ...}, written
-when it was published). Skipped when no model is shipped yet or the CIFAR-10 JPEG tree of
-../shared is absent (a fresh clone).
+The shipped-model checks skip when no model is shipped or when the data a model needs is absent
+(a fresh clone without ../shared): CIFAR-10 comes from the JPEG tree of ../shared/datasets.
 """
 
 import glob
@@ -12,34 +13,95 @@ import os
 import numpy as np
 import pytest
 
+from conftest import small_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = sorted(glob.glob(os.path.join(ROOT, "benchmarks", "models", "*.keras")))
+MODELS = sorted(glob.glob(os.path.join(ROOT, "benchmarks", "models", "*", "model.keras")))
 CIFAR = "/tmp/data/cifar10-jpeg"
-SHARED = os.path.join(ROOT, "..", "shared", "datasets", "cifar10-jpeg.tar.gz")
+SHARED_CIFAR = os.path.join(ROOT, "..", "shared", "datasets", "cifar10-jpeg.tar.gz")
 
 
-def _cifar_tree():
+def _data_dir(settings):
+    """The local data tree for a shipped model's data settings (skips the test when absent)."""
+    if settings["dataset"] != "folder":
+        return settings.get("data_dir")
+    if os.path.isdir(settings["data_dir"]):
+        return settings["data_dir"]
+    if os.path.basename(os.path.normpath(settings["data_dir"])) != "cifar10-jpeg":
+        pytest.skip(f"the data tree {settings['data_dir']} is absent")
     if not os.path.isdir(CIFAR):
-        if not os.path.exists(SHARED):
+        if not os.path.exists(SHARED_CIFAR):
             pytest.skip("no cifar10-jpeg tree (../shared/datasets is absent)")
         import tarfile
         os.makedirs(os.path.dirname(CIFAR), exist_ok=True)
-        with tarfile.open(SHARED) as tar:
+        with tarfile.open(SHARED_CIFAR) as tar:
             tar.extractall(os.path.dirname(CIFAR))
     return CIFAR
 
 
 @pytest.mark.skipif(not MODELS, reason="no shipped model in benchmarks/models/")
-@pytest.mark.parametrize("path", MODELS, ids=[os.path.basename(p) for p in MODELS])
-def test_shipped_model_reproduces_its_reported_top1(path):
+@pytest.mark.parametrize("path", MODELS, ids=[os.path.basename(os.path.dirname(p)) for p in MODELS])
+def test_shipped_model_reproduces_its_top1_and_serves(path, tmp_path):
     import keras
+    import tensorflow as tf
 
     import models  # noqa: F401
-    from data import eval_dataset, load_dataset
-    info = json.load(open(path[: -len(".keras")] + ".json"))
-    data = load_dataset("folder", data_dir=_cifar_tree(), imbalance_type=info["imbalance_type"],
-                        imbalance_ratio=info["imbalance_ratio"], mean=tuple(info["mean"]), std=tuple(info["std"]))
+    from benchmarks.publish import INFO_FILE, load_test_data
+    from bkd_keras.export import export_classifier
+    from data import eval_dataset
+    with open(os.path.join(os.path.dirname(path), INFO_FILE)) as f:
+        info = json.load(f)
+    settings = dict(info["data"], data_dir=_data_dir(info["data"]))
+    data = load_test_data(settings)
+    assert list(data.mean) == pytest.approx(info["mean"]) and list(data.std) == pytest.approx(info["std"])
     model = keras.saving.load_model(path, compile=False)
     logits = model.predict(eval_dataset(data, 500), verbose=0)
     top1 = 100.0 * float(np.mean(logits.argmax(1) == data.test.labels))
     assert top1 == pytest.approx(info["top1"], abs=0.05)
+    if not data.is_text:     # raw uint8 images in, the same logits out
+        served = tf.saved_model.load(export_classifier(model, str(tmp_path), data.mean, data.std))
+        images = data.test.images[:64]
+        np.testing.assert_allclose(served.serve_uint8(tf.constant(images)).numpy(), logits[:64],
+                                   rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from bkd_keras.runner import run
+    config = small_config(tmp_path_factory.mktemp("publish"), method="ce", stage="teacher")
+    results = run(config, log=lambda *_: None)
+    return config.run.output_dir, results
+
+
+def test_publish_copies_a_run_that_reproduces_and_refuses_one_that_does_not(finished_run, tmp_path):
+    import keras
+
+    from benchmarks.publish import INFO_FILE, PublishError, load_test_data, publish
+    run_dir, results = finished_run
+    info = publish(run_dir, "digits_ce", str(tmp_path), log=lambda *_: None)
+    folder = tmp_path / "digits_ce"
+    assert sorted(os.listdir(folder)) == ["flags.json", "model.keras", "published.json", "results.json"]
+    assert json.load(open(folder / INFO_FILE)) == info
+    # Independent check: the copied model's argmax against the labels, counted here.
+    data = load_test_data(info["data"])
+    model = keras.saving.load_model(str(folder / "model.keras"), compile=False)
+    x = (data.test.images.astype(np.float32) / 255.0 - np.array(data.mean, np.float32)) / np.array(data.std, np.float32)
+    hits = int(np.sum(model.predict(x, verbose=0).argmax(1) == data.test.labels))
+    assert info["top1"] == pytest.approx(100.0 * hits / len(data.test.labels), abs=1e-6)
+    assert info["top1"] == pytest.approx(list(results["reports"].values())[-1]["top1"])
+
+    with pytest.raises(PublishError, match="exists; pass --overwrite"):
+        publish(run_dir, "digits_ce", str(tmp_path), log=lambda *_: None)
+    tampered = json.load(open(os.path.join(run_dir, "results.json")))
+    list(tampered["reports"].values())[-1]["top1"] += 1.0
+    bad = tmp_path / "bad_run"
+    os.makedirs(bad / "export")
+    for name in ("flags.json", "export/model.keras"):
+        with open(os.path.join(run_dir, name), "rb") as src, open(bad / name, "wb") as dst:
+            dst.write(src.read())
+    json.dump(tampered, open(bad / "results.json", "w"))
+    with pytest.raises(PublishError, match="Nothing was published"):
+        publish(str(bad), "bad", str(tmp_path), log=lambda *_: None)
+    assert not os.path.exists(tmp_path / "bad")
+    with pytest.raises(PublishError, match="not a finished run"):
+        publish(str(tmp_path / "nowhere"), "x", str(tmp_path), log=lambda *_: None)
