@@ -92,3 +92,22 @@ def test_runner_names_multi_expert_runs_by_their_expert_count():
     # 2 and 3 experts are separate rows and teachers.
     assert names("ce", "ride_resnet32", None, 3) == ("ce-ride_resnet32x3", "ce (ride_resnet32x3)")
     assert names("ride", "ride_resnet32", None, 2)[1] == "ride (ride_resnet32x2)"
+
+
+def test_onednn_profile_groups_verbose_lines_per_step():
+    from benchmarks.onednn_profile import parse
+    lines = [
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,mb128,3.0",
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,mb128,5.0",
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,forward_training,src,,mb128,1.5",
+        "onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,src dst,,16x3x3x3,0.5",
+        "onednn_verbose,v1,primitive,create:cache_miss,cpu,convolution,jit:avx2,backward_weights,src,,mb128,9.0",
+        "onednn_verbose,v1,info,cpu,isa:Intel AVX2",
+        "Epoch 1/1",
+    ]
+    got = parse(lines, steps=2)
+    assert list(got) == ["convolution,backward_weights", "convolution,forward_training", "reorder,undef"]
+    assert got["convolution,backward_weights"] == {"ms_per_step": 4.0, "calls_per_step": 1.0,
+                                                   "kernels": {"jit:avx2": 4.0}}
+    assert got["convolution,forward_training"]["ms_per_step"] == 0.75
+    assert got["reorder,undef"]["kernels"] == {"jit:uni": 0.25}

@@ -1,0 +1,136 @@
+"""Where a training step's convolution time goes, in this project and in the authors' PyTorch code:
+oneDNN's own timing of every primitive it runs, grouped by kind, direction and kernel.
+
+    python -m benchmarks.onednn_profile --anchor=../shared/anchors/official-bkd-pytorch \
+        --stages=teacher,student --limit=1280 --pause_pids=PID
+
+Both frameworks run their convolutions (and this project its BatchNorm) through oneDNN on CPU.
+With ONEDNN_VERBOSE=1 oneDNN prints one line per executed primitive with its kernel (e.g.
+`jit:avx2`, `brg_conv_fwd:avx2`) and its time in ms. Each side trains one epoch of --limit
+images (batch 128): this project through `benchmarks.speed --configs=<stage>_fp32`, the authors'
+code through its `run.py --time_only 1`. The times are summed per (primitive, direction, kernel)
+and divided by the number of steps. Times include the verbose mode's own overhead; compare the
+two sides, not against images/s. TensorFlow runs independent ops at the same time (its inter-op
+pool), so by default (--inter_op_threads=1) this project's side runs one op at a time, as eager
+PyTorch does, for times that add up. Writes --output and prints a Markdown table.
+"""
+
+import collections
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+from absl import app, flags
+
+from benchmarks import machine
+from benchmarks.pausing import paused
+
+flags.DEFINE_string("anchor", None, "The authors' code with its CPU harness (run.py).")
+flags.DEFINE_string("anchor_python", "/tmp/anchor-venv/bin/python", "A Python with torch for --anchor.")
+flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree.")
+flags.DEFINE_list("stages", ["teacher", "student"], "Steps to profile: teacher (CE) and/or student (BKD).")
+flags.DEFINE_integer("limit", 1280, "Images trained per side and stage (batch 128).")
+flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while profiling (e.g. a long run's trainer).")
+flags.DEFINE_integer("inter_op_threads", 1, "TensorFlow's inter-op pool for this project's side. 1 runs one "
+                     "op at a time, as eager PyTorch does, so per-primitive times compare; TensorFlow's default "
+                     "(0) overlaps independent ops (e.g. a layer's two backward convolutions), whose times "
+                     "then overlap too.")
+flags.DEFINE_string("output", "benchmarks/onednn_profile.json", "Results file.")
+FLAGS = flags.FLAGS
+
+BATCH = 128
+STAGE_CONFIG = {"teacher": "teacher_fp32", "student": "student_bkd_fp32"}
+
+
+def parse(lines, steps):
+    """{"kind,direction": {"ms_per_step", "calls_per_step", "kernels": {kernel: ms}}} from verbose lines."""
+    groups = collections.defaultdict(lambda: {"ms": 0.0, "calls": 0, "kernels": collections.Counter()})
+    for line in lines:
+        fields = line.strip().split(",")
+        if len(fields) < 9 or fields[0] != "onednn_verbose" or "exec" not in fields[2:4]:
+            continue
+        start = fields.index("exec") + 2            # after "exec,cpu"
+        kind, kernel, direction = fields[start:start + 3]
+        try:
+            ms = float(fields[-1])
+        except ValueError:
+            continue
+        group = groups[f"{kind},{direction}"]
+        group["ms"] += ms
+        group["calls"] += 1
+        group["kernels"][kernel] += ms
+    return {key: {"ms_per_step": g["ms"] / steps, "calls_per_step": g["calls"] / steps,
+                  "kernels": {k: v / steps for k, v in g["kernels"].most_common()}}
+            for key, g in sorted(groups.items(), key=lambda kv: -kv[1]["ms"])}
+
+
+def _run(cmd, env_extra):
+    env = dict(os.environ, ONEDNN_VERBOSE="1", **env_extra)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"failed: {' '.join(cmd)}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+    return (done.stdout + done.stderr).splitlines()
+
+
+def ours(stage):
+    with tempfile.TemporaryDirectory() as out:
+        return _run([sys.executable, "-m", "benchmarks.speed", f"--configs={STAGE_CONFIG[stage]}", "--epochs=1",
+                     f"--limit={FLAGS.limit}", f"--data_dir={FLAGS.data_dir}", f"--output={out}/speed.json"],
+                    {"TF_CPP_MIN_LOG_LEVEL": "2", **({"TF_NUM_INTEROP_THREADS": str(FLAGS.inter_op_threads)}
+                                                     if FLAGS.inter_op_threads else {})})
+
+
+def authors(stage):
+    with tempfile.TemporaryDirectory() as out:
+        return _run([FLAGS.anchor_python, os.path.join(FLAGS.anchor, "run.py"), "--stage", stage, "--time_only",
+                     "1", "--out", out, "--data_root", FLAGS.data_dir, "--batch_size", str(BATCH), "--limit",
+                     str(FLAGS.limit)], {})
+
+
+def main(argv):
+    del argv
+    unknown = sorted(set(FLAGS.stages) - set(STAGE_CONFIG))
+    if unknown:
+        raise app.UsageError(f"Unknown --stages {unknown}; valid: {', '.join(STAGE_CONFIG)}.")
+    if not os.path.isdir(FLAGS.data_dir):
+        raise app.UsageError(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
+    sides = {"ours": ours}
+    if FLAGS.anchor:
+        if not os.path.exists(os.path.join(FLAGS.anchor, "run.py")) or subprocess.run(
+                [FLAGS.anchor_python, "-c", "import torch"], capture_output=True).returncode:
+            raise app.UsageError(f"--anchor needs {FLAGS.anchor}/run.py and torch in {FLAGS.anchor_python} "
+                                 "(python3 -m venv /tmp/anchor-venv && /tmp/anchor-venv/bin/pip install torch "
+                                 "numpy pillow).")
+        sides["authors"] = authors
+    steps = math.ceil(FLAGS.limit / BATCH)
+    results = {}
+    for stage in FLAGS.stages:
+        for side, fn in sides.items():
+            print(f"profiling {side} {stage} ({steps} steps)", flush=True)
+            with paused(FLAGS.pause_pids):
+                results[f"{side}_{stage}"] = parse(fn(stage), steps)
+    out = {"command": "python -m benchmarks.onednn_profile " + " ".join(sys.argv[1:]), "machine": machine.describe(),
+           "steps": steps, "batch_size": BATCH, "results": results}
+    with open(FLAGS.output, "w") as f:
+        json.dump(out, f, indent=2)
+    for stage in FLAGS.stages:
+        names = [f"{side}_{stage}" for side in sides]
+        keys = list(dict.fromkeys(k for n in names for k in results[n]))
+        print(f"\n{stage} step, ms per batch of {BATCH} (oneDNN's timing, verbose mode)\n")
+        print("| primitive, direction | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for key in keys:
+            cells = []
+            for n in names:
+                g = results[n].get(key)
+                cells.append("" if g is None else f"{g['ms_per_step']:.0f} ({', '.join(g['kernels'])})")
+            print(f"| {key} | " + " | ".join(cells) + " |")
+        print("| total | " + " | ".join(f"{sum(g['ms_per_step'] for g in results[n].values()):.0f}"
+                                      for n in names) + " |")
+
+
+if __name__ == "__main__":
+    app.run(main)
