@@ -15,7 +15,6 @@ pool), so by default (--inter_op_threads=1) this project's side runs one op at a
 PyTorch does, for times that add up. Writes --output and prints a Markdown table.
 """
 
-import collections
 import json
 import math
 import os
@@ -26,6 +25,7 @@ import tempfile
 from absl import app, flags
 
 from benchmarks import machine
+from benchmarks.onednn_verbose import parse
 from benchmarks.pausing import paused
 
 flags.DEFINE_string("anchor", None, "The authors' code with its CPU harness (run.py).")
@@ -43,28 +43,6 @@ FLAGS = flags.FLAGS
 
 BATCH = 128
 STAGE_CONFIG = {"teacher": "teacher_fp32", "student": "student_bkd_fp32"}
-
-
-def parse(lines, steps):
-    """{"kind,direction": {"ms_per_step", "calls_per_step", "kernels": {kernel: ms}}} from verbose lines."""
-    groups = collections.defaultdict(lambda: {"ms": 0.0, "calls": 0, "kernels": collections.Counter()})
-    for line in lines:
-        fields = line.strip().split(",")
-        if len(fields) < 9 or fields[0] != "onednn_verbose" or "exec" not in fields[2:4]:
-            continue
-        start = fields.index("exec") + 2            # after "exec,cpu"
-        kind, kernel, direction = fields[start:start + 3]
-        try:
-            ms = float(fields[-1])
-        except ValueError:
-            continue
-        group = groups[f"{kind},{direction}"]
-        group["ms"] += ms
-        group["calls"] += 1
-        group["kernels"][kernel] += ms
-    return {key: {"ms_per_step": g["ms"] / steps, "calls_per_step": g["calls"] / steps,
-                  "kernels": {k: v / steps for k, v in g["kernels"].most_common()}}
-            for key, g in sorted(groups.items(), key=lambda kv: -kv[1]["ms"])}
 
 
 def _run(cmd, env_extra):

@@ -95,7 +95,7 @@ def test_runner_names_multi_expert_runs_by_their_expert_count():
 
 
 def test_onednn_profile_groups_verbose_lines_per_step():
-    from benchmarks.onednn_profile import parse
+    from benchmarks.onednn_verbose import parse
     lines = [
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,mb128,3.0",
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,mb128,5.0",

@@ -46,7 +46,7 @@ def test_shipped_model_reproduces_its_top1_and_serves(path, tmp_path):
     import tensorflow as tf
 
     import models  # noqa: F401
-    from benchmarks.publish import INFO_FILE, load_test_data
+    from benchmarks.shipping import INFO_FILE, load_test_data
     from bkd_keras.export import export_classifier
     from data import eval_dataset
     with open(os.path.join(os.path.dirname(path), INFO_FILE)) as f:
@@ -76,7 +76,7 @@ def finished_run(tmp_path_factory):
 def test_publish_copies_a_run_that_reproduces_and_refuses_one_that_does_not(finished_run, tmp_path):
     import keras
 
-    from benchmarks.publish import INFO_FILE, PublishError, load_test_data, publish
+    from benchmarks.shipping import INFO_FILE, PublishError, load_test_data, publish
     run_dir, results = finished_run
     info = publish(run_dir, "digits_ce", str(tmp_path), log=lambda *_: None)
     folder = tmp_path / "digits_ce"
