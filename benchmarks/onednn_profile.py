@@ -25,6 +25,7 @@ import tempfile
 from absl import app, flags
 
 from benchmarks import machine
+from benchmarks.anchor import anchor_problem, time_only_command
 from benchmarks.onednn_verbose import parse
 from benchmarks.pausing import paused
 
@@ -63,9 +64,8 @@ def ours(stage):
 
 def authors(stage):
     with tempfile.TemporaryDirectory() as out:
-        return _run([FLAGS.anchor_python, os.path.join(FLAGS.anchor, "run.py"), "--stage", stage, "--time_only",
-                     "1", "--out", out, "--data_root", FLAGS.data_dir, "--batch_size", str(BATCH), "--limit",
-                     str(FLAGS.limit)], {})
+        return _run(time_only_command(FLAGS.anchor, FLAGS.anchor_python, stage, 1, out, FLAGS.data_dir, BATCH,
+                                      FLAGS.limit), {})
 
 
 def main(argv):
@@ -77,11 +77,9 @@ def main(argv):
         raise app.UsageError(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
     sides = {"ours": ours}
     if FLAGS.anchor:
-        if not os.path.exists(os.path.join(FLAGS.anchor, "run.py")) or subprocess.run(
-                [FLAGS.anchor_python, "-c", "import torch"], capture_output=True).returncode:
-            raise app.UsageError(f"--anchor needs {FLAGS.anchor}/run.py and torch in {FLAGS.anchor_python} "
-                                 "(python3 -m venv /tmp/anchor-venv && /tmp/anchor-venv/bin/pip install torch "
-                                 "numpy pillow).")
+        problem = anchor_problem(FLAGS.anchor, FLAGS.anchor_python)
+        if problem:
+            raise app.UsageError(f"--anchor cannot run: {problem}.")
         sides["authors"] = authors
     steps = math.ceil(FLAGS.limit / BATCH)
     results = {}

@@ -26,9 +26,9 @@ def data_settings(flat, data_dir=None):
 
 def load_test_data(settings):
     """The run's dataset rebuilt from `data_settings` (its long-tailed train counts, test split)."""
-    from bkd_keras.config import DataConfig
+    from bkd_keras.config import TrainConfig
     from data import load_dataset
-    return load_dataset(DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}))
+    return load_dataset(TrainConfig.flat(**settings).data)
 
 
 def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=False, log=print):
@@ -62,8 +62,8 @@ def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=Fals
         with open(os.path.join(run, "code.json")) as f:
             code = json.load(f)
     info = {"top1": reported["top1"], "reproduced_top1": top1, "stage": stage,
-            "data": data_settings(flat), "mean": [float(v) for v in dataset.mean] if dataset.mean is not None else None,
-            "std": [float(v) for v in dataset.std] if dataset.std is not None else None,
+            "data": data_settings(flat), "mean": [float(v) for v in dataset.mean],
+            "std": [float(v) for v in dataset.std],
             "commit": code.get("commit"), "epochs": flat.get("epochs"), "method": flat.get("method"),
             "backbone": flat.get("backbone"), "precision": flat.get("precision"),
             "run": os.path.basename(os.path.normpath(run))}

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
+from benchmarks.anchor import anchor_problem, time_only_command  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
 
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
@@ -73,9 +74,8 @@ def main(_):
 
     def anchor_fit(stage):
         with tempfile.TemporaryDirectory() as out:
-            cmd = [FLAGS.anchor_python, os.path.join(FLAGS.anchor, "run.py"), "--stage", stage, "--time_only",
-                   str(FLAGS.epochs), "--out", out, "--data_root", FLAGS.data_dir, "--batch_size",
-                   str(FLAGS.batch_size)] + (["--limit", str(FLAGS.limit)] if FLAGS.limit else [])
+            cmd = time_only_command(FLAGS.anchor, FLAGS.anchor_python, stage, FLAGS.epochs, out, FLAGS.data_dir,
+                                    FLAGS.batch_size, FLAGS.limit)
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 raise RuntimeError(f"the anchor failed: {' '.join(cmd)}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
@@ -179,16 +179,10 @@ def main(_):
 
 def _anchor_ready():
     """True if --anchor's run.py and a torch in --anchor_python are there; else says why."""
-    if not os.path.exists(os.path.join(FLAGS.anchor or "", "run.py")):
-        print(f"skipping the authors' code: no run.py under --anchor={FLAGS.anchor}")
-        return False
-    check = subprocess.run([FLAGS.anchor_python, "-c", "import torch"], capture_output=True, text=True) \
-        if os.path.exists(FLAGS.anchor_python) else None
-    if check is None or check.returncode:
-        print(f"skipping the authors' code: {FLAGS.anchor_python} has no torch (python3 -m venv /tmp/anchor-venv "
-              "&& /tmp/anchor-venv/bin/pip install torch==2.13.0 numpy pillow)")
-        return False
-    return True
+    problem = anchor_problem(FLAGS.anchor, FLAGS.anchor_python)
+    if problem:
+        print(f"skipping the authors' code: {problem}")
+    return problem is None
 
 
 
