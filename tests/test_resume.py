@@ -8,6 +8,9 @@ import sys
 
 import keras
 import numpy as np
+import pytest
+
+import models  # noqa: F401  (registers the backbones' layers for keras.saving.load_model)
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resume_worker.py")
 
@@ -34,9 +37,17 @@ def assert_same_run(ref, other):
         assert not os.path.exists(os.path.join(other, stage, "backup"))
 
 
-def test_kill_and_resume_equals_uninterrupted(tmp_path):
-    ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
-    assert worker(ref).returncode == 0
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run every test here compares against (trained once: about 20 s)."""
+    ref = str(tmp_path_factory.mktemp("reference") / "ref")
+    r = worker(ref)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return ref
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path, reference):
+    ref, killed = reference, str(tmp_path / "killed")
 
     r = worker(killed, "teacher", "3", "5")             # killed in the teacher's 3rd epoch
     assert r.returncode == -9, r.stderr[-2000:]
@@ -51,9 +62,9 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert_same_run(ref, killed)
 
 
-def test_mid_epoch_kill_and_sigterm_resume_at_the_next_step(tmp_path):
-    ref = str(tmp_path / "ref")
-    assert worker(ref, every=3).returncode == 0
+def test_mid_epoch_kill_and_sigterm_resume_at_the_next_step(tmp_path, reference):
+    # The reference backs up only at epoch ends: mid-epoch backups must not change the numbers.
+    ref = reference
     killed = str(tmp_path / "killed")
     r = worker(killed, "student", "3", "9", every=3)     # SIGKILL in step 9: the step-6 backup is the latest
     assert r.returncode == -9, r.stderr[-2000:]
@@ -96,12 +107,11 @@ def test_stale_log_lines_are_dropped_on_resume(tmp_path):
     assert open(path).read() == "epoch,loss\n0,1.0\n1,0.9\n"
 
 
-def test_state_saved_to_the_store_resumes_on_another_machine(tmp_path):
+def test_state_saved_to_the_store_resumes_on_another_machine(tmp_path, reference):
     """Only what `benchmarks.long_run save` commits survives: restored elsewhere, the run ends
     as an uninterrupted one."""
     from benchmarks.run_state import restore_run, save_run
-    ref, killed = str(tmp_path / "ref"), str(tmp_path / "machine1" / "run")
-    assert worker(ref).returncode == 0
+    ref, killed = reference, str(tmp_path / "machine1" / "run")
     assert worker(killed, "student", "3", "2").returncode == -9        # teacher done, student mid-way
     state = save_run(killed, str(tmp_path / "store"))
     assert state == "teacher finished, student at epoch 2"
