@@ -55,6 +55,54 @@ def _table(setting, variants):
     return "\n".join(rows)
 
 
+def teacher_label(variant):
+    """The row label of the CE run that taught `variant` (the runner's naming, run_plan.names):
+    "bkd (resnet56 -> resnet20)" -> "ce (resnet56)", "kd (resnet20)" -> "ce (resnet20)", "bkd" -> "ce".
+    For teacherless methods it is the CE baseline of the same backbone."""
+    if "(" not in variant:
+        return "ce"
+    inside = variant[variant.index("(") + 1:variant.rindex(")")]
+    return f"ce ({inside.split(' -> ')[0]})"
+
+
+def _class_means(runs):
+    """Per-class mean over runs, skipping a class a run could not score (None); None if none could."""
+    columns = zip(*[r["per_class"] for r in runs])
+    return [None if not kept else float(np.mean(kept)) for kept in ([a for a in c if a is not None] for c in columns)]
+
+
+def per_class_rows(variants):
+    """Per variant: (label, seeds, per-class mean %, per-class change in points against its teacher's
+    CE row over the same seeds, or None where that row lacks those seeds or the variant is CE)."""
+    rows = []
+    for variant, runs in variants.items():
+        seeds = [r["seed"] for r in runs]
+        teacher = {r["seed"]: r for r in variants.get(teacher_label(variant), [])}
+        acc, change = _class_means(runs), None
+        if not variant.startswith("ce") and all(s in teacher for s in seeds):
+            change = [None if a is None or b is None else a - b
+                      for a, b in zip(acc, _class_means([teacher[s] for s in seeds]))]
+        rows.append((variant, seeds, acc, change))
+    return rows
+
+
+def _per_class_table(variants, max_classes=20):
+    """Markdown: per-class accuracy of each row, with the change against its teacher (CE) in brackets."""
+    first = next(iter(variants.values()))[0]
+    counts = first.get("train_counts") or []
+    if not counts or len(counts) > max_classes:
+        return ""
+    lines = ["Per class (mean over the row's seeds; in brackets the change in points against the CE row "
+             "of the same seeds, which is the teacher of distilled rows; classes by training count):\n",
+             "| method | " + " | ".join(f"{c} ({n})" for c, n in enumerate(counts)) + " |",
+             "|---" * (len(counts) + 1) + "|"]
+    for variant, _, acc, change in per_class_rows(variants):
+        cells = ["n/a" if a is None else f"{a:.1f}" + ("" if d is None else f" ({d:+.1f})")
+                 for a, d in zip(acc, change or [None] * len(acc))]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _plots(setting, variants, plot_dir):
     import matplotlib
     matplotlib.use("Agg")
@@ -214,6 +262,9 @@ def write_all(runs, results_dir):
         parts.append(f"\n## {setting[0]}, {setting[1]}, ratio {setting[2]:g}: {setting[3]} epochs, "
                      f"data: {first['data_source']}\n")
         parts.append(_table(setting, variants) + "\n")
+        per_class = _per_class_table(variants)
+        if per_class:
+            parts.append("\n" + per_class)
         plots = _plots(setting, variants, os.path.join(results_dir, "plots"))
         for name, path in plots.items():
             parts.append(f"\n![{name}]({os.path.relpath(path, results_dir)})\n")

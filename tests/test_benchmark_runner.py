@@ -111,3 +111,26 @@ def test_onednn_profile_groups_verbose_lines_per_step():
                                                    "kernels": {"jit:avx2": 4.0}}
     assert got["convolution,forward_training"]["ms_per_step"] == 0.75
     assert got["reorder,undef"]["kernels"] == {"jit:uni": 0.25}
+
+
+def test_per_class_table_compares_each_row_with_its_teachers_seeds():
+    from benchmarks.report import _per_class_table, teacher_label
+    assert teacher_label("bkd (resnet56 -> resnet20)") == "ce (resnet56)"
+    assert teacher_label("kd (ride_resnet32x2)") == "ce (ride_resnet32x2)" and teacher_label("bkd_T1") == "ce"
+
+    def run(seed, per_class):
+        return {"seed": seed, "per_class": per_class, "train_counts": [100, 10, 1]}
+    variants = {"ce": [run(0, [90.0, 50.0, 10.0]), run(1, [80.0, 40.0, None])],
+                "bkd": [run(1, [70.0, 60.0, 30.0])],                    # against CE seed 1 only
+                "cb": [run(1, [None, 60.0, 30.0])],
+                "ce (resnet56)": [run(0, [100.0, 60.0, 20.0])],
+                "bkd (resnet56 -> resnet20)": [run(0, [95.0, 70.0, 50.0])],
+                "kd (resnet56 -> resnet20)": [run(2, [1.0, 2.0, 3.0])]}  # its teacher lacks seed 2
+    lines = _per_class_table(variants).splitlines()
+    assert lines[2] == "| method | 0 (100) | 1 (10) | 2 (1) |"
+    assert lines[4] == "| ce | 85.0 | 45.0 | 10.0 |"                   # a class a run cannot score is skipped
+    assert lines[5] == "| bkd | 70.0 (-10.0) | 60.0 (+20.0) | 30.0 |"
+    assert lines[6] == "| cb | n/a | 60.0 (+20.0) | 30.0 |"
+    assert lines[8] == "| bkd (resnet56 -> resnet20) | 95.0 (-5.0) | 70.0 (+10.0) | 50.0 (+30.0) |"
+    assert lines[9] == "| kd (resnet56 -> resnet20) | 1.0 | 2.0 | 3.0 |"
+    assert _per_class_table({"ce": [{"seed": 0, "per_class": [1] * 30, "train_counts": [5] * 30}]}) == ""
