@@ -64,7 +64,9 @@ def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=Fals
     info = {"top1": reported["top1"], "reproduced_top1": top1, "stage": stage,
             "data": data_settings(flat), "mean": [float(v) for v in dataset.mean],
             "std": [float(v) for v in dataset.std],
-            "commit": code.get("commit"), "epochs": flat.get("epochs"), "method": flat.get("method"),
+            "commit": code.get("commit"), "epochs": flat.get("epochs"),
+            # a run's --method names its student; its teacher stage is always plain CE
+            "method": "ce" if stage == "teacher" else flat.get("method"),
             "backbone": flat.get("backbone"), "precision": flat.get("precision"),
             "run": os.path.basename(os.path.normpath(run))}
     tmp = target + ".tmp"

@@ -68,7 +68,8 @@ def test_shipped_model_reproduces_its_top1_and_serves(path, tmp_path):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     from bkd_keras.runner import run
-    config = small_config(tmp_path_factory.mktemp("publish"), method="ce", stage="teacher")
+    # The teacher stage of a BKD run, as the runner trains every teacher.
+    config = small_config(tmp_path_factory.mktemp("publish"), method="bkd", stage="teacher")
     results = run(config, log=lambda *_: None)
     return config.run.output_dir, results
 
@@ -82,6 +83,7 @@ def test_publish_copies_a_run_that_reproduces_and_refuses_one_that_does_not(fini
     folder = tmp_path / "digits_ce"
     assert sorted(os.listdir(folder)) == ["flags.json", "model.keras", "published.json", "results.json"]
     assert json.load(open(folder / INFO_FILE)) == info
+    assert (info["stage"], info["method"]) == ("teacher", "ce")         # what the shipped model learnt with
     # Independent check: the copied model's argmax against the labels, counted here.
     data = load_test_data(info["data"])
     model = keras.saving.load_model(str(folder / "model.keras"), compile=False)
