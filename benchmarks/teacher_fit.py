@@ -6,7 +6,9 @@ for a grid of beta and T (no training; explains BKD's head-class loss at short s
 
 For each run (a finished teacher / CE run folder) writes, per (beta, T), the percentage of each
 class's training examples whose q = normalise(w * softmax(z_t / T)) still has its label as argmax,
-and the teacher's own training accuracy. The run's test top-1 is included for reference.
+and the teacher's own training accuracy. The run's test top-1 is included for reference. A
+multi-expert teacher (ride_resnet32) also gets each expert's grid under "experts": the targets
+of --method=bkd_per_expert.
 """
 
 import json
@@ -21,36 +23,50 @@ flags.DEFINE_string("out", "benchmarks/analysis/teacher_fit.json", "Output JSON.
 FLAGS = flags.FLAGS
 
 
+def _grid(logits, labels, class_counts, betas, temperatures):
+    """Per (beta, T): each class's share of training images whose balanced target keeps the label."""
+    from bkd_keras import diagnostics
+    from bkd_keras.losses import effective_number_weights
+    grid = []
+    for beta in betas:
+        weights = effective_number_weights(class_counts, beta)
+        for t in temperatures:
+            fit = diagnostics.balanced_target_fit(logits, labels, weights, t)
+            grid.append({"beta": beta, "T": t, "target_top1": [round(v, 2) for v in fit["target_top1"]],
+                         "target_mass": [round(v, 2) for v in fit["target_mass"]]})
+    return grid, [round(v, 2) for v in fit["teacher_top1"]]
+
+
 def main(argv):
     del argv
     from bkd_keras.run_folder import load_run
-    from bkd_keras import diagnostics
-    from bkd_keras.losses import effective_number_weights
-    from data import eval_dataset
+    from bkd_keras.stages import predict_with_experts
+    betas, temperatures = list(map(float, FLAGS.betas)), list(map(float, FLAGS.temperatures))
     cache, result = {}, {}
     for run_dir in FLAGS.runs:
         config, dataset, model = load_run(run_dir, cache)
-        logits = model.predict(eval_dataset(dataset, 512, "train"), verbose=0)
-        grid = []
-        for beta in map(float, FLAGS.betas):
-            weights = effective_number_weights(dataset.class_counts, beta)
-            for t in map(float, FLAGS.temperatures):
-                fit = diagnostics.balanced_target_fit(logits, dataset.train.labels, weights, t)
-                grid.append({"beta": beta, "T": t, "target_top1": [round(v, 2) for v in fit["target_top1"]],
-                             "target_mass": [round(v, 2) for v in fit["target_mass"]]})
+        logits, experts = predict_with_experts(model, dataset, "train", verbose=0)
+        grid, train_top1 = _grid(logits, dataset.train.labels, dataset.class_counts, betas, temperatures)
         with open(os.path.join(run_dir, "results.json")) as f:
             reports = json.load(f)["reports"]
-        result[os.path.basename(run_dir.rstrip("/"))] = {
+        result[os.path.basename(run_dir.rstrip("/"))] = entry = {
             "epochs": config.optim.teacher_epochs_resolved, "train_counts": dataset.class_counts.tolist(),
-            "teacher_train_top1": [round(v, 2) for v in fit["teacher_top1"]],
+            "teacher_train_top1": train_top1,
             "teacher_test_top1": round(list(reports.values())[0]["top1"], 2), "grid": grid}
+        if experts is not None:       # a multi-expert teacher: each expert's own targets too
+            entry["experts"] = []
+            for e in range(experts.shape[1]):
+                grid, train_top1 = _grid(experts[:, e], dataset.train.labels, dataset.class_counts, betas,
+                                         temperatures)
+                entry["experts"].append({"teacher_train_top1": train_top1, "grid": grid})
     os.makedirs(os.path.dirname(FLAGS.out) or ".", exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(result, f, indent=1)
     for name, r in result.items():
-        print(f"{name}: teacher train top-1 per class {r['teacher_train_top1']}")
-        for g in r["grid"]:
-            print(f"  beta={g['beta']:<7g} T={g['T']:<4g} label kept % {g['target_top1']}")
+        for label, part in [("", r)] + [(f" expert {e}", x) for e, x in enumerate(r.get("experts", []))]:
+            print(f"{name}{label}: teacher train top-1 per class {part['teacher_train_top1']}")
+            for g in part["grid"]:
+                print(f"  beta={g['beta']:<7g} T={g['T']:<4g} label kept % {g['target_top1']}")
     print(f"wrote {FLAGS.out}")
 
 

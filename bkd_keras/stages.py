@@ -191,29 +191,43 @@ def predict_logits(model, dataset, split="test", verbose=0):
                          verbose=verbose)
 
 
-def evaluate(model, dataset, verbose="auto"):
-    """The model's classification report on the test split; a multi-expert model's also has
-    "experts": each expert's own top1 / many / medium / few, to show what the ensemble adds."""
+def predict_with_experts(model, dataset, split="test", verbose="auto"):
+    """(logits (N, C), experts' logits (N, E, C) or None): a multi-expert model's prediction is the
+    mean of its experts' logits, so one pass gives both."""
     from models import expert_view
     view = expert_view(model)
     if view is None:
-        logits = predict_logits(model, dataset, verbose=verbose)
-        return evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
-    experts = predict_logits(view, dataset, verbose=verbose)          # (N, E, C)
-    report = evaluation.classification_report(dataset.test.labels, experts.mean(1), dataset.class_counts)
-    report["experts"] = [{k: r[k] for k in ("top1", "many", "medium", "few")} for r in (
-        evaluation.classification_report(dataset.test.labels, experts[:, e], dataset.class_counts)
-        for e in range(experts.shape[1]))]
+        return predict_logits(model, dataset, split, verbose=verbose), None
+    experts = predict_logits(view, dataset, split, verbose=verbose)
+    return experts.mean(1), experts
+
+
+def evaluate(model, dataset, verbose="auto"):
+    """The model's classification report on the test split; a multi-expert model's also has
+    "experts": each expert's own top1 / many / medium / few, to show what the ensemble adds."""
+    logits, experts = predict_with_experts(model, dataset, verbose=verbose)
+    report = evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
+    if experts is not None:
+        report["experts"] = [{k: r[k] for k in ("top1", "many", "medium", "few")} for r in (
+            evaluation.classification_report(dataset.test.labels, experts[:, e], dataset.class_counts)
+            for e in range(experts.shape[1]))]
     return report
 
 
 def check_teacher_fit(teacher, dataset, config, log=print):
-    """The balanced target's agreement with the labels on the training split; warns if poor."""
-    logits = predict_logits(teacher, dataset, "train")
+    """The balanced target's agreement with the labels on the training split; warns if poor.
+    A multi-expert teacher's report also has "experts": each expert's own (the targets of
+    --method=bkd_per_expert)."""
+    logits, experts = predict_with_experts(teacher, dataset, "train")
     weights = effective_number_weights(dataset.class_counts, config.method.beta)
-    report = diagnostics.balanced_target_fit(logits, dataset.train.labels, weights, config.method.temperature)
+    fit = lambda z: diagnostics.balanced_target_fit(z, dataset.train.labels, weights, config.method.temperature)
+    report = fit(logits)
     log("balanced teacher target keeps the label (% of train images per class): "
         + str([round(v, 1) for v in report["target_top1"]]))
+    if experts is not None:
+        report["experts"] = [fit(experts[:, e]) for e in range(experts.shape[1])]
+        for e, r in enumerate(report["experts"]):
+            log(f"  expert {e}: " + str([round(v, 1) for v in r["target_top1"]]))
     warning = diagnostics.fit_warning(report, dataset.class_counts)
     if warning:
         log("WARNING: " + warning)

@@ -167,3 +167,29 @@ def test_ride_config_errors():
         validate(TrainConfig.flat(dataset="digits", backbone="small_cnn", method="ride"))
     with pytest.raises(ConfigError, match="--experts must be >= 1"):
         validate(TrainConfig.flat(dataset="digits", backbone="ride_resnet32", experts=0))
+
+
+def test_teacher_fit_of_a_multi_expert_teacher_reports_each_expert():
+    """The ensemble's and each expert's share of training images whose balanced target keeps the
+    label, against numpy on the experts' own logits."""
+    from bkd_keras.stages import check_teacher_fit
+    from data import load_dataset
+    keras.utils.set_random_seed(3)
+    dataset = load_dataset("digits", imbalance_ratio=10)
+    teacher = build_backbone("ride_resnet32", dataset.num_classes, dataset.image_shape, experts=2)
+    config = TrainConfig.flat(dataset="digits", temperature=2.0, beta=0.99)
+    report = check_teacher_fit(teacher, dataset, config, log=lambda *_: None)
+    x = (dataset.train.images.astype(np.float32) / 255.0 - np.float32(dataset.mean)) / np.float32(dataset.std)
+    experts = np.asarray(expert_view(teacher).predict(x, verbose=0))            # (N, 2, C)
+    counts = np.bincount(dataset.train.labels)
+    w = (1 - 0.99) / (1 - 0.99 ** counts)
+
+    def kept(z):
+        q = np.exp(_np_log_softmax(z / 2.0)) * w
+        hit = q.argmax(-1) == dataset.train.labels
+        return [100 * hit[dataset.train.labels == c].mean() for c in range(dataset.num_classes)]
+    np.testing.assert_allclose(report["target_top1"], kept(experts.mean(1)), atol=1e-6)
+    assert len(report["experts"]) == 2
+    for e in range(2):
+        np.testing.assert_allclose(report["experts"][e]["target_top1"], kept(experts[:, e]), atol=1e-6)
+    assert report["experts"][0]["target_top1"] != report["experts"][1]["target_top1"]
