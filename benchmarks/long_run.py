@@ -50,7 +50,8 @@ def main(argv):
                     shutil.rmtree(os.path.join(FLAGS.store_dir, name, RESUME))
                     print(f"{name}: finished; removed its resume state from the store")
                 continue
-            print(f"{name}: saved ({save_run(run_dir, FLAGS.store_dir)})")
+            state = save_run(run_dir, FLAGS.store_dir)
+            print(f"{name}: {state if state.startswith('kept') else f'saved ({state})'}")
     elif command == "restore":
         names = _names(FLAGS.store_dir, lambda n: os.path.isdir(os.path.join(FLAGS.store_dir, n, RESUME)))
         os.makedirs(FLAGS.runs_dir, exist_ok=True)

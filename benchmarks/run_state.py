@@ -75,6 +75,9 @@ def save_run(run_dir, store_dir):
     """
     name = os.path.basename(os.path.normpath(run_dir))
     target = os.path.join(store_dir, name, RESUME)
+    if os.path.isdir(target) and _progress(target) > _progress(run_dir):
+        # A stale copy of the run (e.g. restored into a second worktree) must not undo a save.
+        return f"kept the stored state, which is further along: {run_state(target)}; here: {run_state(run_dir)}"
     staging = target + ".new"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)

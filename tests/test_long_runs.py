@@ -142,6 +142,10 @@ def test_long_run_state_goes_through_the_store_and_back(tmp_path):
     _write(os.path.join(fresh, "x-ce", "teacher", "backup", "training_metadata.json"), b'{"epoch": 40}')
     assert run_state.restore_run(saved, fresh).startswith("kept the local")
     assert run_state.backup_epoch(os.path.join(fresh, "x-ce", "teacher")) == 40
+    # ... and saving a stale copy (here the first machine's, at 37) never undoes a newer save.
+    assert run_state.save_run(os.path.join(fresh, "x-ce"), store) == "teacher at epoch 40"
+    assert run_state.save_run(run, store).startswith("kept the stored state, which is further along")
+    assert run_state.backup_epoch(os.path.join(saved, "teacher")) == 40
 
 
 def test_a_finished_teacher_is_kept_only_while_a_student_needs_it(tmp_path):
