@@ -218,7 +218,7 @@ def check_teacher_fit(teacher, dataset, config, log=print):
     """The balanced target's agreement with the labels on the training split; warns if poor.
     A multi-expert teacher's report also has "experts": each expert's own (the targets of
     --method=bkd_per_expert)."""
-    logits, experts = predict_with_experts(teacher, dataset, "train")
+    logits, experts = predict_with_experts(teacher, dataset, "train", verbose=0)
     weights = effective_number_weights(dataset.class_counts, config.method.beta)
     fit = lambda z: diagnostics.balanced_target_fit(z, dataset.train.labels, weights, config.method.temperature)
     report = fit(logits)
