@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from benchmarks.paper import paper_top1
+from benchmarks.run_plan import teacher_label
 
 PLOT_METHODS = ("ce", "cb", "bkd")
 
@@ -53,16 +54,6 @@ def _table(setting, variants):
                     f"{_mean_std([h[1] for h in halves])} | {'' if paper is None else paper} | "
                     f"{'' if not speed else f'{np.mean(speed):.0f}'} |")
     return "\n".join(rows)
-
-
-def teacher_label(variant):
-    """The row label of the CE run that taught `variant` (the runner's naming, run_plan.names):
-    "bkd (resnet56 -> resnet20)" -> "ce (resnet56)", "kd (resnet20)" -> "ce (resnet20)", "bkd" -> "ce".
-    For teacherless methods it is the CE baseline of the same backbone."""
-    if "(" not in variant:
-        return "ce"
-    inside = variant[variant.index("(") + 1:variant.rindex(")")]
-    return f"ce ({inside.split(' -> ')[0]})"
 
 
 def _class_means(runs):

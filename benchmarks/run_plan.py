@@ -32,6 +32,16 @@ def names(variant, backbone=None, teacher_backbone=None, experts=None):
     return f"{variant}-{backbone}-from-{teacher}", f"{variant} ({teacher} -> {backbone})"
 
 
+def teacher_label(variant):
+    """The row label of the CE run that taught `variant` (the inverse of `names`):
+    "bkd (resnet56 -> resnet20)" -> "ce (resnet56)", "kd (resnet20)" -> "ce (resnet20)", "bkd" -> "ce".
+    For teacherless methods it is the CE baseline of the same backbone."""
+    if "(" not in variant:
+        return "ce"
+    inside = variant[variant.index("(") + 1:variant.rindex(")")]
+    return f"ce ({inside.split(' -> ')[0]})"
+
+
 def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None,
          experts=None):
     """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
