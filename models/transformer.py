@@ -3,7 +3,6 @@
 import warnings
 
 import keras
-import keras_hub
 from keras import layers, ops
 
 from models.heads import classifier
@@ -56,6 +55,10 @@ def transformer(num_classes, input_shape=(256,), vocabulary_size=20000, embeddin
     fine-tuned as in TextCNN) and is projected to `width` when d differs; the encoders are
     post-norm with a 2 x `width` ReLU feed-forward (keras_hub.layers.TransformerEncoder).
     """
+    # Imported here, not at the top: keras-hub (with tensorflow-text) adds about a second to
+    # every process that imports `models`, and Keras imports it itself to load a saved model.
+    import keras_hub
+
     if embedding_matrix is not None:
         vocabulary_size, embedding_dim = embedding_matrix.shape
     check_size(num_layers, num_heads, width)
