@@ -94,7 +94,19 @@ def _per_class_table(variants, max_classes=20):
     return "\n".join(lines) + "\n"
 
 
-def _plots(setting, variants, plot_dir):
+def _log_path(run, store_dir=None):
+    """The log.csv of the stage a results.json row reports (the student's, or the teacher's for a
+    teacher-only CE run): in its run folder, or else in the store's copy of the run (rows merged
+    from earlier sessions name run folders that are gone); None if neither has one."""
+    folders = [run["run_dir"]] + ([os.path.join(store_dir, os.path.basename(run["run_dir"]))] if store_dir else [])
+    paths = (os.path.join(d, stage, "log.csv") for d in folders for stage in ("student", "teacher"))
+    return next((p for p in paths if os.path.exists(p)), None)
+
+
+def _plots(setting, variants, plot_dir, store_dir=None):
+    """Per-class bars, confusion matrices, sweeps and training curves of one setting; {name: png path}.
+    The curves (of PLOT_METHODS' rows, else the first four) read each row's log.csv (see `_log_path`)
+    and are left out when no row has one."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -136,13 +148,16 @@ def _plots(setting, variants, plot_dir):
     sweeps = _sweep_plot(tag, variants, plot_dir, plt)
     written.update(sweeps)
 
+    # The main methods only: a sweep's dozen rows would make the curves unreadable.
+    shown = [v for v in variants if v in PLOT_METHODS] or list(variants)[:4]
+    logs = {v: path for v in shown if (path := _log_path(variants[v][0], store_dir))}
+    if not logs:
+        return written
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for variant, runs in variants.items():
-        stage = "teacher" if variant == "ce" else "student"
-        path = os.path.join(runs[0]["run_dir"], stage, "log.csv")
-        if not os.path.exists(path):
-            continue
-        rows = list(csv.DictReader(open(path)))
+    for variant, path in logs.items():
+        runs = variants[variant]
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
         epochs = [int(r["epoch"]) + 1 for r in rows]
         ax_loss.plot(epochs, [float(r["loss"]) for r in rows], label=variant)
         val = [(e, 100 * float(r["val_accuracy"])) for e, r in zip(epochs, rows)
@@ -239,8 +254,9 @@ def _sweep_plot(tag, variants, plot_dir, plt):
     return written
 
 
-def write_all(runs, results_dir):
-    """Writes results.json, RESULTS.md and plots/ under results_dir."""
+def write_all(runs, results_dir, store_dir=None):
+    """Writes results.json, RESULTS.md and plots/ under results_dir; training curves come from the
+    runs' log.csv, in their run folders or in `store_dir` (the runner's store)."""
     os.makedirs(os.path.join(results_dir, "plots"), exist_ok=True)
     with open(os.path.join(results_dir, "results.json"), "w") as f:
         json.dump(runs, f, indent=1)
@@ -256,7 +272,7 @@ def write_all(runs, results_dir):
         per_class = _per_class_table(variants)
         if per_class:
             parts.append("\n" + per_class)
-        plots = _plots(setting, variants, os.path.join(results_dir, "plots"))
+        plots = _plots(setting, variants, os.path.join(results_dir, "plots"), store_dir)
         for name, path in plots.items():
             parts.append(f"\n![{name}]({os.path.relpath(path, results_dir)})\n")
         parts.append("\nCommands:\n\n```\n" + "\n".join(r["command"] for v in variants.values() for r in v) + "\n```\n")

@@ -177,7 +177,7 @@ def main(argv):
                                    results))
     # Other settings and schedules reported earlier stay in the report.
     runs = report.merge(runs, FLAGS.results_dir)
-    report.write_all(runs, FLAGS.results_dir)
+    report.write_all(runs, FLAGS.results_dir, FLAGS.store_dir)
     print(f"wrote {os.path.join(FLAGS.results_dir, 'RESULTS.md')} ({len(runs)} runs)")
 
 

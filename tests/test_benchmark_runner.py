@@ -134,3 +134,24 @@ def test_per_class_table_compares_each_row_with_its_teachers_seeds():
     assert lines[8] == "| bkd (resnet56 -> resnet20) | 95.0 (-5.0) | 70.0 (+10.0) | 50.0 (+30.0) |"
     assert lines[9] == "| kd (resnet56 -> resnet20) | 1.0 | 2.0 | 3.0 |"
     assert _per_class_table({"ce": [{"seed": 0, "per_class": [1] * 30, "train_counts": [5] * 30}]}) == ""
+
+
+def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path):
+    """Rows merged from earlier sessions name run folders that no longer exist; their curves come
+    from the store's copy of the log, and a setting without any log gets no (empty) curves plot."""
+    from benchmarks.report import write_all
+
+    def row(dataset, run_dir):
+        return {"dataset": dataset, "imbalance_type": "exp", "imbalance_ratio": 20.0, "epochs": 2,
+                "method": "ce", "variant": "ce", "seed": 0, "top1": 55.0, "many": 60.0, "medium": 50.0,
+                "few": None, "per_class": [60.0, 50.0], "confusion_matrix": [[6, 4], [5, 5]],
+                "train_counts": [100, 10], "images_per_sec": 10.0, "data_source": "test", "run_dir": run_dir,
+                "command": "python -m bkd_keras.train"}
+    log = tmp_path / "store" / "a-s0-ce" / "teacher" / "log.csv"
+    log.parent.mkdir(parents=True)
+    log.write_text("epoch,accuracy,loss,val_accuracy\n0,0.4,1.5,NA\n1,0.6,1.2,0.55\n")
+    write_all([row("a", str(tmp_path / "runs" / "a-s0-ce")), row("b", str(tmp_path / "runs" / "b-s0-ce"))],
+              str(tmp_path / "out"), str(tmp_path / "store"))
+    md = (tmp_path / "out" / "RESULTS.md").read_text()
+    assert "plots/curves_a-exp20-e2.png" in md and (tmp_path / "out" / "plots" / "curves_a-exp20-e2.png").exists()
+    assert "curves_b-exp20-e2" not in md and not (tmp_path / "out" / "plots" / "curves_b-exp20-e2.png").exists()
