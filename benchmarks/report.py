@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from benchmarks.paper import paper_top1
-from benchmarks.run_plan import teacher_label
+from benchmarks.run_plan import stored_copy, teacher_label
 
 PLOT_METHODS = ("ce", "cb", "bkd")
 
@@ -98,7 +98,7 @@ def _log_path(run, store_dir=None):
     """The log.csv of the stage a results.json row reports (the student's, or the teacher's for a
     teacher-only CE run): in its run folder, or else in the store's copy of the run (rows merged
     from earlier sessions name run folders that are gone); None if neither has one."""
-    folders = [run["run_dir"]] + ([os.path.join(store_dir, os.path.basename(run["run_dir"]))] if store_dir else [])
+    folders = [run["run_dir"]] + ([stored_copy(run["run_dir"], store_dir)] if store_dir else [])
     paths = (os.path.join(d, stage, "log.csv") for d in folders for stage in ("student", "teacher"))
     return next((p for p in paths if os.path.exists(p)), None)
 

