@@ -42,13 +42,17 @@ def _group(runs):
 
 
 def _table(setting, variants):
-    rows = ["| method | seeds | top-1 % | Many % | Medium % | Few % | head half % | tail half % | "
-            "paper top-1 % | train images/s |", "|---" * 10 + "|"]
+    rows = ["| method | seeds | precision | top-1 % | Many % | Medium % | Few % | head half % | tail half % | "
+            "paper top-1 % | train images/s |", "|---" * 11 + "|"]
     for variant, runs in variants.items():
         halves = [_halves(r) for r in runs]
         paper = paper_top1(*setting[:3], variant)
         speed = [r["images_per_sec"] for r in runs if r["images_per_sec"]]
-        rows.append(f"| {variant} | {', '.join(str(r['seed']) for r in runs)} | {_mean_std([r['top1'] for r in runs])} | "
+        # Rows of one table may come from sessions with different precisions (mixed bf16 is
+        # within about a point of fp32): shown so that no comparison hides it.
+        precision = ", ".join(sorted({r.get("precision") or "n/a" for r in runs}))
+        rows.append(f"| {variant} | {', '.join(str(r['seed']) for r in runs)} | {precision} | "
+                    f"{_mean_std([r['top1'] for r in runs])} | "
                     f"{_mean_std([r['many'] for r in runs])} | {_mean_std([r['medium'] for r in runs])} | "
                     f"{_mean_std([r['few'] for r in runs])} | {_mean_std([h[0] for h in halves])} | "
                     f"{_mean_std([h[1] for h in halves])} | {'' if paper is None else paper} | "

@@ -136,6 +136,24 @@ def test_per_class_table_compares_each_row_with_its_teachers_seeds():
     assert _per_class_table({"ce": [{"seed": 0, "per_class": [1] * 30, "train_counts": [5] * 30}]}) == ""
 
 
+def test_results_table_shows_each_rows_precision_and_hand_computed_means():
+    from benchmarks.report import _table
+
+    def run(seed, top1, precision):
+        return {"seed": seed, "top1": top1, "many": top1, "medium": None, "few": None, "precision": precision,
+                "per_class": [80.0, 60.0, 40.0, 20.0], "images_per_sec": 100.0 + seed}
+    variants = {"ce": [run(0, 50.0, "bfloat16"), run(1, 52.0, "float32")],
+                "la": [run(0, 66.0, "float32")],
+                "old": [{**run(0, 10.0, None)}]}
+    lines = _table(("cifar10", "exp", 100.0, 20), variants).splitlines()
+    assert lines[0].startswith("| method | seeds | precision | top-1 % |") and lines[1] == "|---" * 11 + "|"
+    # mean ± sample std of 50 and 52 is 51.0 ± 1.4; head / tail halves of [80, 60, 40, 20] are 70 / 30
+    assert lines[2] == "| ce | 0, 1 | bfloat16, float32 | 51.0 ± 1.4 | 51.0 ± 1.4 | absent | absent | 70.0 ± 0.0 | " \
+                       "30.0 ± 0.0 | 70.4 | 100 |"
+    assert lines[3].startswith("| la | 0 | float32 | 66.0 |") and lines[3].endswith("| 77.9 | 100 |")
+    assert lines[4].startswith("| old | 0 | n/a | 10.0 |")
+
+
 def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path):
     """Rows merged from earlier sessions name run folders that no longer exist; their curves come
     from the store's copy of the log, and a setting without any log gets no (empty) curves plot."""
