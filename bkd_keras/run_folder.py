@@ -14,8 +14,10 @@ from bkd_keras.config import ConfigError, TrainConfig
 from bkd_keras.io_utils import atomic_write_json, atomic_write_text, read_json
 
 # Paths may move between machines: the data and a given teacher are checked by content
-# instead (check_inputs).
-_IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset")
+# instead (check_inputs). Thread counts and the backup interval say how this machine runs the
+# steps, not which steps run: a run continued on another machine picks its own.
+_IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset",
+                      "threads", "save_every_steps")
 
 
 def flat_settings(config):
