@@ -26,6 +26,8 @@ from benchmarks.run_state import RESUME, restore_run, run_state, save_run, teach
 flags.DEFINE_string("runs_dir", "benchmarks/runs", "The runner's run folders.")
 flags.DEFINE_string("store_dir", "benchmarks/store", "The committed store.")
 flags.DEFINE_list("runs", [], "Run names to act on (default: every run folder / stored resume state).")
+flags.DEFINE_list("keep", [], "save: finished runs to keep with their model although no started run uses "
+                  "them as --teacher yet (a teacher whose students have not started).")
 FLAGS = flags.FLAGS
 
 
@@ -44,7 +46,8 @@ def main(argv):
         names = _names(FLAGS.runs_dir, lambda n: os.path.isfile(os.path.join(FLAGS.runs_dir, n, "flags.json")))
         for name in names:
             run_dir = os.path.join(FLAGS.runs_dir, name)
-            if os.path.exists(os.path.join(run_dir, "results.json")) and name not in needed:
+            if os.path.exists(os.path.join(run_dir, "results.json")) and name not in needed \
+                    and name not in FLAGS.keep:
                 # Finished and no longer anyone's teacher: the runner's store keeps its results.
                 if os.path.isdir(os.path.join(FLAGS.store_dir, name, RESUME)):
                     shutil.rmtree(os.path.join(FLAGS.store_dir, name, RESUME))

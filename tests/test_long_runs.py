@@ -161,6 +161,22 @@ def test_a_finished_teacher_is_kept_only_while_a_student_needs_it(tmp_path):
     assert run_state.teachers_needed(runs) == set()
 
 
+def test_save_drops_a_finished_run_nobody_uses_unless_told_to_keep_it(tmp_path):
+    """A teacher whose students have not started yet is kept with --keep."""
+    import subprocess
+    import sys
+    runs, store = str(tmp_path / "runs"), str(tmp_path / "store")
+    _fake_run(runs, "x-ce", finished=True)
+
+    def save(*extra):
+        return subprocess.run([sys.executable, "-m", "benchmarks.long_run", "save", f"--runs_dir={runs}",
+                               f"--store_dir={store}", *extra], capture_output=True, text=True, timeout=120)
+    assert "saved (finished)" in save("--keep=x-ce").stdout
+    assert "export/model.keras" in _files(os.path.join(store, "x-ce", "resume"))
+    assert "removed its resume state" in save().stdout
+    assert not os.path.exists(os.path.join(store, "x-ce", "resume"))
+
+
 def test_a_backup_caught_mid_write_is_not_copied(tmp_path, monkeypatch):
     from benchmarks import run_state
     src = str(tmp_path / "backup")
