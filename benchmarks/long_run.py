@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags
 
+from benchmarks.run_plan import stored_copy
 from benchmarks.run_state import RESUME, restore_run, run_state, save_run, teachers_needed
 
 flags.DEFINE_string("runs_dir", "benchmarks/runs", "The runner's run folders.")
@@ -29,6 +30,11 @@ flags.DEFINE_list("runs", [], "Run names to act on (default: every run folder / 
 flags.DEFINE_list("keep", [], "save: finished runs to keep with their model although no started run uses "
                   "them as --teacher yet (a teacher whose students have not started).")
 FLAGS = flags.FLAGS
+
+
+def _stored_state(name):
+    """STORE/<run>/resume: where `save` keeps a run's resumable state."""
+    return os.path.join(stored_copy(name, FLAGS.store_dir), RESUME)
 
 
 def _names(folder, predicate):
@@ -42,29 +48,28 @@ def main(argv):
         raise app.UsageError("Usage: python -m benchmarks.long_run save|restore|status [--runs=NAME,...]")
     command = argv[1]
     if command == "save":
-        needed = teachers_needed(FLAGS.runs_dir) if os.path.isdir(FLAGS.runs_dir) else set()
+        needed = (teachers_needed(FLAGS.runs_dir) if os.path.isdir(FLAGS.runs_dir) else set()) | set(FLAGS.keep)
         names = _names(FLAGS.runs_dir, lambda n: os.path.isfile(os.path.join(FLAGS.runs_dir, n, "flags.json")))
         for name in names:
             run_dir = os.path.join(FLAGS.runs_dir, name)
-            if os.path.exists(os.path.join(run_dir, "results.json")) and name not in needed \
-                    and name not in FLAGS.keep:
+            if os.path.exists(os.path.join(run_dir, "results.json")) and name not in needed:
                 # Finished and no longer anyone's teacher: the runner's store keeps its results.
-                if os.path.isdir(os.path.join(FLAGS.store_dir, name, RESUME)):
-                    shutil.rmtree(os.path.join(FLAGS.store_dir, name, RESUME))
+                if os.path.isdir(_stored_state(name)):
+                    shutil.rmtree(_stored_state(name))
                     print(f"{name}: finished; removed its resume state from the store")
                 continue
             state = save_run(run_dir, FLAGS.store_dir)
             print(f"{name}: {state if state.startswith('kept') else f'saved ({state})'}")
     elif command == "restore":
-        names = _names(FLAGS.store_dir, lambda n: os.path.isdir(os.path.join(FLAGS.store_dir, n, RESUME)))
+        names = _names(FLAGS.store_dir, lambda n: os.path.isdir(_stored_state(n)))
         os.makedirs(FLAGS.runs_dir, exist_ok=True)
         for name in names:
-            print(f"{name}: {restore_run(os.path.join(FLAGS.store_dir, name, RESUME), FLAGS.runs_dir)}")
+            print(f"{name}: {restore_run(_stored_state(name), FLAGS.runs_dir)}")
     else:
         for name in _names(FLAGS.runs_dir, lambda n: os.path.isdir(os.path.join(FLAGS.runs_dir, n))):
             print(f"{name}: here: {run_state(os.path.join(FLAGS.runs_dir, name))}")
-        for name in _names(FLAGS.store_dir, lambda n: os.path.isdir(os.path.join(FLAGS.store_dir, n, RESUME))):
-            print(f"{name}: stored: {run_state(os.path.join(FLAGS.store_dir, name, RESUME))}")
+        for name in _names(FLAGS.store_dir, lambda n: os.path.isdir(_stored_state(n))):
+            print(f"{name}: stored: {run_state(_stored_state(name))}")
     if command != "status" and not names:
         print("nothing to do", file=sys.stderr)
 

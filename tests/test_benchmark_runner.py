@@ -144,7 +144,7 @@ def test_results_table_shows_each_rows_precision_and_hand_computed_means():
                 "per_class": [80.0, 60.0, 40.0, 20.0], "images_per_sec": 100.0 + seed}
     variants = {"ce": [run(0, 50.0, "bfloat16"), run(1, 52.0, "float32")],
                 "la": [run(0, 66.0, "float32")],
-                "old": [{**run(0, 10.0, None)}]}
+                "old": [run(0, 10.0, None)]}
     lines = _table(("cifar10", "exp", 100.0, 20), variants).splitlines()
     assert lines[0].startswith("| method | seeds | precision | top-1 % |") and lines[1] == "|---" * 11 + "|"
     # mean ± sample std of 50 and 52 is 51.0 ± 1.4; head / tail halves of [80, 60, 40, 20] are 70 / 30
