@@ -60,6 +60,25 @@ def _table(setting, variants):
     return "\n".join(rows)
 
 
+def _experts_table(variants):
+    """Markdown: each expert's own accuracy beside its ensemble (the row's top-1), for the rows of
+    multi-expert models (their "experts"); "" if the setting has none. Mean ± std over the row's seeds."""
+    lines = []
+    for variant, runs in variants.items():
+        per_run = [r.get("experts") for r in runs]
+        if not all(per_run):
+            continue
+        columns = [("ensemble", runs)] + [(f"expert {e}", [x[e] for x in per_run]) for e in range(len(per_run[0]))]
+        for label, reports in columns:
+            lines.append(f"| {variant} | {label} | " + " | ".join(
+                _mean_std([r[k] for r in reports]) for k in ("top1", "many", "medium", "few")) + " |")
+    if not lines:
+        return ""
+    return ("Each expert of the multi-expert rows on its own (the ensemble is the mean of the experts' "
+            "logits):\n\n| method | model | top-1 % | Many % | Medium % | Few % |\n" + "|---" * 6 + "|\n"
+            + "\n".join(lines) + "\n")
+
+
 def _class_means(runs):
     """Per-class mean over runs, skipping a class a run could not score (None); None if none could."""
     columns = zip(*[r["per_class"] for r in runs])
@@ -276,6 +295,9 @@ def write_all(runs, results_dir, store_dir=None):
         per_class = _per_class_table(variants)
         if per_class:
             parts.append("\n" + per_class)
+        experts = _experts_table(variants)
+        if experts:
+            parts.append("\n" + experts)
         plots = _plots(setting, variants, os.path.join(results_dir, "plots"), store_dir)
         for name, path in plots.items():
             parts.append(f"\n![{name}]({os.path.relpath(path, results_dir)})\n")

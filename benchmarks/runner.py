@@ -127,6 +127,7 @@ def record(setting, variant, method, seed, epochs, source_name, out, args, resul
             "precision": results["config"].get("precision"), "commit": code.get("commit"),
             "best_top1": curve.get("best_top1"), "best_epoch": curve.get("best_epoch"),
             "backbone": results["config"].get("backbone"), "parameters": stage.get("parameters"),
+            "experts": report.get("experts"),
             "run_dir": out, "command": "python -m bkd_keras.train " + " ".join(args)}
 
 

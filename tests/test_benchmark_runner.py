@@ -154,6 +154,27 @@ def test_results_table_shows_each_rows_precision_and_hand_computed_means():
     assert lines[4].startswith("| old | 0 | n/a | 10.0 |")
 
 
+def test_experts_table_lists_each_expert_beside_the_ensemble():
+    from benchmarks.report import _experts_table
+
+    def expert(top1, many):
+        return {"top1": top1, "many": many, "medium": 30.0, "few": None}
+
+    def run(seed, top1, experts=None):
+        return {"seed": seed, "top1": top1, "many": 70.0, "medium": 40.0, "few": None, "experts": experts}
+    variants = {"ce": [run(0, 50.0)],                                   # one model: no expert rows
+                "ride (ride_resnet32x2)": [run(0, 60.0, [expert(55.0, 80.0), expert(52.0, 76.0)]),
+                                           run(1, 62.0, [expert(57.0, 82.0), expert(50.0, 74.0)])]}
+    lines = _experts_table(variants).splitlines()
+    assert lines[2] == "| method | model | top-1 % | Many % | Medium % | Few % |"
+    # ensemble 60 / 62 -> 61.0 ± 1.4; expert 0: 55 / 57 -> 56.0 ± 1.4, Many 80 / 82 -> 81.0 ± 1.4
+    assert lines[4] == "| ride (ride_resnet32x2) | ensemble | 61.0 ± 1.4 | 70.0 ± 0.0 | 40.0 ± 0.0 | absent |"
+    assert lines[5] == "| ride (ride_resnet32x2) | expert 0 | 56.0 ± 1.4 | 81.0 ± 1.4 | 30.0 ± 0.0 | absent |"
+    assert lines[6] == "| ride (ride_resnet32x2) | expert 1 | 51.0 ± 1.4 | 75.0 ± 1.4 | 30.0 ± 0.0 | absent |"
+    assert len(lines) == 7
+    assert _experts_table({"ce": [run(0, 50.0)]}) == ""
+
+
 def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path):
     """Rows merged from earlier sessions name run folders that no longer exist; their curves come
     from the store's copy of the log, and a setting without any log gets no (empty) curves plot."""
