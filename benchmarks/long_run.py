@@ -37,6 +37,11 @@ def _stored_state(name):
     return os.path.join(stored_copy(name, FLAGS.store_dir), RESUME)
 
 
+def _stored_names():
+    """The runs with resumable state in the store (restore's and status's default)."""
+    return _names(FLAGS.store_dir, lambda n: os.path.isdir(_stored_state(n)))
+
+
 def _names(folder, predicate):
     if not os.path.isdir(folder):
         return []
@@ -54,21 +59,22 @@ def main(argv):
             run_dir = os.path.join(FLAGS.runs_dir, name)
             if os.path.exists(os.path.join(run_dir, "results.json")) and name not in needed:
                 # Finished and no longer anyone's teacher: the runner's store keeps its results.
-                if os.path.isdir(_stored_state(name)):
-                    shutil.rmtree(_stored_state(name))
+                stored = _stored_state(name)
+                if os.path.isdir(stored):
+                    shutil.rmtree(stored)
                     print(f"{name}: finished; removed its resume state from the store")
                 continue
             state = save_run(run_dir, FLAGS.store_dir)
             print(f"{name}: {state if state.startswith('kept') else f'saved ({state})'}")
     elif command == "restore":
-        names = _names(FLAGS.store_dir, lambda n: os.path.isdir(_stored_state(n)))
+        names = _stored_names()
         os.makedirs(FLAGS.runs_dir, exist_ok=True)
         for name in names:
             print(f"{name}: {restore_run(_stored_state(name), FLAGS.runs_dir)}")
     else:
         for name in _names(FLAGS.runs_dir, lambda n: os.path.isdir(os.path.join(FLAGS.runs_dir, n))):
             print(f"{name}: here: {run_state(os.path.join(FLAGS.runs_dir, name))}")
-        for name in _names(FLAGS.store_dir, lambda n: os.path.isdir(_stored_state(n))):
+        for name in _stored_names():
             print(f"{name}: stored: {run_state(_stored_state(name))}")
     if command != "status" and not names:
         print("nothing to do", file=sys.stderr)
