@@ -33,6 +33,8 @@ flags.DEFINE_string("anchor", None, "The authors' code with its CPU harness (run
 flags.DEFINE_string("anchor_python", "/tmp/anchor-venv/bin/python", "A Python with torch for --anchor.")
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree.")
 flags.DEFINE_list("stages", ["teacher", "student"], "Steps to profile: teacher (CE) and/or student (BKD).")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "This project's side: fp32, or mixed bf16 "
+                  "student and teacher (the authors' code runs fp32 only).")
 flags.DEFINE_integer("limit", 1280, "Images trained per side and stage (batch 128).")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while profiling (e.g. a long run's trainer).")
 flags.DEFINE_integer("inter_op_threads", 1, "TensorFlow's inter-op pool for this project's side. 1 runs one "
@@ -43,7 +45,8 @@ flags.DEFINE_string("output", "benchmarks/onednn_profile.json", "Results file.")
 FLAGS = flags.FLAGS
 
 BATCH = 128
-STAGE_CONFIG = {"teacher": "teacher_fp32", "student": "student_bkd_fp32"}
+STAGE_CONFIG = {"float32": {"teacher": "teacher_fp32", "student": "student_bkd_fp32"},
+                "bfloat16": {"teacher": "teacher_bf16", "student": "student_bkd_bf16"}}   # benchmarks.speed's
 
 
 def _run(cmd, env_extra):
@@ -56,7 +59,7 @@ def _run(cmd, env_extra):
 
 def ours(stage):
     with tempfile.TemporaryDirectory() as out:
-        return _run([sys.executable, "-m", "benchmarks.speed", f"--configs={STAGE_CONFIG[stage]}", "--epochs=1",
+        return _run([sys.executable, "-m", "benchmarks.speed", f"--configs={STAGE_CONFIG[FLAGS.precision][stage]}", "--epochs=1",
                      f"--limit={FLAGS.limit}", f"--data_dir={FLAGS.data_dir}", f"--output={out}/speed.json"],
                     {"TF_CPP_MIN_LOG_LEVEL": "2", **({"TF_NUM_INTEROP_THREADS": str(FLAGS.inter_op_threads)}
                                                      if FLAGS.inter_op_threads else {})})
@@ -70,9 +73,9 @@ def authors(stage):
 
 def main(argv):
     del argv
-    unknown = sorted(set(FLAGS.stages) - set(STAGE_CONFIG))
+    unknown = sorted(set(FLAGS.stages) - set(STAGE_CONFIG[FLAGS.precision]))
     if unknown:
-        raise app.UsageError(f"Unknown --stages {unknown}; valid: {', '.join(STAGE_CONFIG)}.")
+        raise app.UsageError(f"Unknown --stages {unknown}; valid: {', '.join(STAGE_CONFIG[FLAGS.precision])}.")
     if not os.path.isdir(FLAGS.data_dir):
         raise app.UsageError(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
     sides = {"ours": ours}

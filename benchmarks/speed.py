@@ -126,7 +126,15 @@ def main(_):
                                      lambda: distiller_fit("bkd", "float32", "bfloat16")),
         "student_bkd_bf16": ("student stage, mixed bf16 student and bf16 teacher",
                              lambda: distiller_fit("bkd", "bfloat16", "bfloat16")),
+        "student_bkd_bf16_folded": ("student stage, mixed bf16, teacher with BatchNorm folded into its convolutions",
+                                    lambda: distiller_fit("bkd", "bfloat16", "bfloat16", fold=True)),
+        "student_bkd_bf16_keras_bn": ("student stage, mixed bf16, Keras' own BatchNormalization",
+                                      lambda: distiller_fit("bkd", "bfloat16", "bfloat16", batch_norm="keras")),
+        "student_bkd_bf16_spe8": ("student stage, mixed bf16, 8 steps per tf.function call",
+                                  lambda: distiller_fit("bkd", "bfloat16", "bfloat16", steps_per_execution=8)),
         "teacher_bf16": ("teacher stage, mixed bf16", lambda: distiller_fit("ce", "bfloat16")),
+        "teacher_bf16_keras_bn": ("teacher stage, mixed bf16, Keras' own BatchNormalization",
+                                  lambda: distiller_fit("ce", "bfloat16", batch_norm="keras")),
         "fit_fp32_again": ("plain keras fit, fp32, again at the end", lambda: plain_fit()),
     }
     chosen = FLAGS.configs or [c for c in configs if FLAGS.anchor or not c.startswith("anchor")]

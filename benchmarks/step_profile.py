@@ -1,6 +1,6 @@
 """Where the time of a BKD student step goes (ResNet-32, CIFAR-10-LT, batch 128, this CPU).
 
-    python -m benchmarks.step_profile --data_dir=/tmp/data/cifar10-jpeg --pause_pids=PID
+    python -m benchmarks.step_profile --data_dir=/tmp/data/cifar10-jpeg --precision=float32|bfloat16 --pause_pids=PID
 
 Times compiled pieces of the step on the same in-memory batch, each alone (median of
 --repeats runs of --steps calls after a warm-up):
@@ -28,6 +28,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
+from benchmarks.student_stage import bkd_student_stage  # noqa: E402
 import bkd_keras  # noqa: E402,F401  (first: its CPU kernel setting precedes TensorFlow's import)
 from models.batch_norm import BATCH_NORMS  # noqa: E402
 
@@ -37,6 +38,8 @@ flags.DEFINE_integer("steps", 10, "Calls per timing.")
 flags.DEFINE_integer("repeats", 3, "Timings per piece (the median is reported).")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing.")
 flags.DEFINE_enum("batch_norm", "fused", list(BATCH_NORMS), "The models' BatchNorm (models/batch_norm.py).")
+flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Student and teacher precision (bfloat16: "
+                  "mixed, as --precision=bfloat16 --teacher_precision=bfloat16 in training).")
 flags.DEFINE_string("output", "benchmarks/step_profile.json", "Where to write the results.")
 FLAGS = flags.FLAGS
 
@@ -68,28 +71,14 @@ def onednn_kernels():
 
 def main(argv):
     del argv
-    import bkd_keras  # noqa: F401  (first: its CPU kernel setting must precede TensorFlow's import)
     import keras
     import tensorflow as tf
 
-    from bkd_keras.config import TrainConfig
     from bkd_keras.folding import fold_batchnorm
-    from bkd_keras.methods import METHODS
-    from bkd_keras.stages import build_distiller
-    from bkd_keras.strategies import make_strategy
-    from data import load_dataset, train_dataset
-    from flags.presets import PRESETS
-    from models import build_backbone
+    from data import train_dataset
 
-    preset = PRESETS["cifar10_lt"]
-    dataset = load_dataset("folder", data_dir=FLAGS.data_dir, imbalance_ratio=100, max_per_class=5000,
-                           mean=preset["mean"], std=preset["std"])
     b = FLAGS.batch_size
-    keras.utils.set_random_seed(0)
-    config = TrainConfig.flat(dataset="folder", backbone="resnet32", method="bkd", batch_size=b, epochs=200,
-                              mixup_alpha=1.0, bkd_start_epoch=0, batch_norm=FLAGS.batch_norm)
-    teacher = build_backbone("resnet32", 10, dataset.image_shape, batch_norm=FLAGS.batch_norm)
-    distiller, _ = build_distiller(METHODS["bkd"], dataset, config, make_strategy("default"), teacher)
+    distiller, dataset = bkd_student_stage(FLAGS.data_dir, b, FLAGS.batch_norm, FLAGS.precision)
     student, frozen = distiller.student, distiller.teacher
     folded = fold_batchnorm(frozen)
     batches = train_dataset(dataset, b, seed=0, repeat=True, mixup_alpha=1.0)
@@ -144,8 +133,8 @@ def main(argv):
     }
     share["mixup, losses, dispatch (rest of the full step)"] = full - sum(share.values())
     kernels = onednn_kernels()
-    out = {"command": f"python -m benchmarks.step_profile --batch_norm={FLAGS.batch_norm}", "batch_size": b,
-           "batch_norm": FLAGS.batch_norm, "pieces": results,
+    out = {"command": f"python -m benchmarks.step_profile --batch_norm={FLAGS.batch_norm} --precision={FLAGS.precision}",
+           "batch_size": b, "batch_norm": FLAGS.batch_norm, "precision": FLAGS.precision, "pieces": results,
            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
            "full_step_split_ms": share, "onednn_convolution_kernels": kernels}
     out["machine"] = machine.describe()

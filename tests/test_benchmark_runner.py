@@ -113,6 +113,43 @@ def test_onednn_profile_groups_verbose_lines_per_step():
     assert got["reorder,undef"]["kernels"] == {"jit:uni": 0.25}
 
 
+def test_tf_trace_reads_op_events_and_sorts_a_bkd_step_into_its_parts(tmp_path):
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from benchmarks.tf_trace import classify, model_scopes, op_events
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add(name="/host:CPU")
+    labels = ["StatefulPartitionedCall/resnet32_1/conv_1/convolution:_MklNativeConv2D",        # teacher
+              "StatefulPartitionedCall/resnet32_3/conv_1/convolution:_MklNativeConv2D",        # student
+              "StatefulPartitionedCall/gradient_tape/resnet32_3/conv_1/convolution/Conv2DBackpropFilter"
+              ":_MklNativeConv2DBackpropFilter",
+              "StatefulPartitionedCall/gradient_tape/resnet32_3/relu_1/ReluGrad:ReluGrad",
+              "StatefulPartitionedCall/resnet32_3/bn_1/FusedBatchNormV3:_MklNativeFusedBatchNormEx",
+              "StatefulPartitionedCall/coupled_sgd/Mul:Mul",
+              "StatefulPartitionedCall/Add_3:AddV2",
+              "ExecutorState::Process"]                                                        # not an op
+    for i, label in enumerate(labels, 1):
+        plane.event_metadata[i].name = label
+    line = plane.lines.add(name="tf_Compute/1", timestamp_ns=1000)
+    for i, (offset, duration) in enumerate([(0, 5), (10, 2), (20, 7), (30, 1), (40, 3), (50, 1), (60, 4), (0, 99)], 1):
+        line.events.add(metadata_id=i, offset_ps=offset * 10**9, duration_ps=duration * 10**9)
+    other = plane.lines.add(name="tf_data_iterator_resource/7")     # the pipeline's threads are left out
+    other.events.add(metadata_id=7, offset_ps=0, duration_ps=10**12)
+    path = tmp_path / "t.xplane.pb"
+    path.write_bytes(space.SerializeToString())
+
+    events = op_events(str(path))
+    assert len(events) == 7
+    assert events[0] == ("StatefulPartitionedCall/resnet32_1/conv_1/convolution", "_MklNativeConv2D",
+                         1000 * 1000, 5 * 10**9)
+    student, teacher = model_scopes(events, {"resnet32"})
+    assert (student, teacher) == ({"resnet32_3"}, {"resnet32_1"})
+    parts = [classify(n, t, student, teacher, "coupled_sgd") for n, t, _, _ in events]
+    assert parts == ["teacher forward", "student convolutions, forward", "student convolutions, backward",
+                     "student ReLU, adds, casts and other ops", "student BatchNorm, forward", "optimizer update",
+                     "mixup, losses, metrics, finite check"]
+
+
 def test_per_class_table_compares_each_row_with_its_teachers_seeds():
     from benchmarks.report import _per_class_table, teacher_label
     assert teacher_label("bkd (resnet56 -> resnet20)") == "ce (resnet56)"
