@@ -17,7 +17,8 @@ import sys
 
 from absl import app, flags
 
-SETTINGS = {"defaults": (0, 0), "intra2": (2, 0), "inter2": (0, 2), "both2": (2, 2), "both1": (1, 1)}
+SETTINGS = {"defaults": (0, 0), "intra2": (2, 0), "inter1": (0, 1), "inter2": (0, 2), "both2": (2, 2),
+            "both1": (1, 1)}
 flags.DEFINE_list("settings", list(SETTINGS), f"Thread settings (intra, inter) to time: {SETTINGS}; both2 is "
                   "--threads=2.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
