@@ -29,6 +29,7 @@ from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
 from benchmarks.student_stage import bkd_student_stage  # noqa: E402
 from benchmarks.tf_trace import PARTS, classify, model_scopes, op_events  # noqa: E402
+import bkd_keras  # noqa: E402,F401  (before TensorFlow: its CPU kernel setting, as in training)
 
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
 flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Student and teacher precision (bfloat16: mixed).")
