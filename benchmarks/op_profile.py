@@ -40,6 +40,7 @@ flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while profiling.")
 flags.DEFINE_string("output", "benchmarks/op_profile.json", "Results file.")
 FLAGS = flags.FLAGS
 
+
 def main(argv):
     del argv
     import keras

@@ -7,7 +7,7 @@ PARTS = ("student convolutions, forward", "student convolutions, backward", "stu
          "student BatchNorm, backward", "student ReLU, adds, casts and other ops", "teacher forward",
          "optimizer update", "mixup, losses, metrics, finite check")
 _CONV_BACKWARD = re.compile(r"Conv2DBackprop(Input|Filter)")
-_CONV = re.compile(r"Conv2D|Conv2DWithBias")
+_CONV = re.compile(r"Conv2D")   # after the backward check: _MklNativeConv2D, _FusedConv2D, ...
 _BN_BACKWARD = re.compile(r"FusedBatchNormGrad")
 _BN = re.compile(r"FusedBatchNorm")
 
