@@ -28,12 +28,13 @@ from benchmarks import machine
 from benchmarks.anchor import anchor_problem, time_only_command
 from benchmarks.onednn_verbose import parse
 from benchmarks.pausing import paused
+from benchmarks.student_stage import PRECISIONS
 
 flags.DEFINE_string("anchor", None, "The authors' code with its CPU harness (run.py).")
 flags.DEFINE_string("anchor_python", "/tmp/anchor-venv/bin/python", "A Python with torch for --anchor.")
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree.")
 flags.DEFINE_list("stages", ["teacher", "student"], "Steps to profile: teacher (CE) and/or student (BKD).")
-flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "This project's side: fp32, or mixed bf16 "
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "This project's side: fp32, or mixed bf16 "
                   "student and teacher (the authors' code runs fp32 only).")
 flags.DEFINE_integer("limit", 1280, "Images trained per side and stage (batch 128).")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while profiling (e.g. a long run's trainer).")
@@ -45,8 +46,7 @@ flags.DEFINE_string("output", "benchmarks/onednn_profile.json", "Results file.")
 FLAGS = flags.FLAGS
 
 BATCH = 128
-STAGE_CONFIG = {"float32": {"teacher": "teacher_fp32", "student": "student_bkd_fp32"},
-                "bfloat16": {"teacher": "teacher_bf16", "student": "student_bkd_bf16"}}   # benchmarks.speed's
+STAGE_CONFIG = {"teacher": "teacher", "student": "student_bkd"}   # benchmarks.speed's, + "_" + precision suffix
 
 
 def _run(cmd, env_extra):
@@ -59,7 +59,8 @@ def _run(cmd, env_extra):
 
 def ours(stage):
     with tempfile.TemporaryDirectory() as out:
-        return _run([sys.executable, "-m", "benchmarks.speed", f"--configs={STAGE_CONFIG[FLAGS.precision][stage]}", "--epochs=1",
+        config = f"{STAGE_CONFIG[stage]}_{PRECISIONS[FLAGS.precision]}"
+        return _run([sys.executable, "-m", "benchmarks.speed", f"--configs={config}", "--epochs=1",
                      f"--limit={FLAGS.limit}", f"--data_dir={FLAGS.data_dir}", f"--output={out}/speed.json"],
                     {"TF_CPP_MIN_LOG_LEVEL": "2", **({"TF_NUM_INTEROP_THREADS": str(FLAGS.inter_op_threads)}
                                                      if FLAGS.inter_op_threads else {})})
@@ -73,9 +74,9 @@ def authors(stage):
 
 def main(argv):
     del argv
-    unknown = sorted(set(FLAGS.stages) - set(STAGE_CONFIG[FLAGS.precision]))
+    unknown = sorted(set(FLAGS.stages) - set(STAGE_CONFIG))
     if unknown:
-        raise app.UsageError(f"Unknown --stages {unknown}; valid: {', '.join(STAGE_CONFIG[FLAGS.precision])}.")
+        raise app.UsageError(f"Unknown --stages {unknown}; valid: {', '.join(STAGE_CONFIG)}.")
     if not os.path.isdir(FLAGS.data_dir):
         raise app.UsageError(f"{FLAGS.data_dir} not found: tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C /tmp/data")
     sides = {"ours": ours}

@@ -27,12 +27,12 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
-from benchmarks.student_stage import bkd_student_stage  # noqa: E402
+from benchmarks.student_stage import PRECISIONS, bkd_student_stage  # noqa: E402
 from benchmarks.tf_trace import PARTS, classify, model_scopes, op_events  # noqa: E402
 import bkd_keras  # noqa: E402,F401  (before TensorFlow: its CPU kernel setting, as in training)
 
 flags.DEFINE_string("data_dir", "/tmp/data/cifar10-jpeg", "Extracted cifar10-jpeg tree (../shared/datasets).")
-flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Student and teacher precision (bfloat16: mixed).")
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Student and teacher precision (bfloat16: mixed).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("warmup", 10, "Steps before the trace (tracing, oneDNN primitive caches).")
 flags.DEFINE_integer("steps", 10, "Steps traced.")
@@ -62,12 +62,11 @@ def main(argv):
     student, teacher = model_scopes(events, {distiller.student.name, distiller.teacher.name})
     if not student or not teacher:
         raise RuntimeError(f"could not tell the student's ops from the teacher's (scopes {student}, {teacher})")
-    ms = collections.Counter()
-    by_type = collections.defaultdict(collections.Counter)
+    by_type = collections.defaultdict(collections.Counter)   # part -> op type -> ms per step
     for name, op_type, _, duration in events:
-        part = classify(name, op_type, student, teacher, distiller.optimizer.name)
-        ms[part] += duration / 1e9 / FLAGS.steps
-        by_type[part][op_type] += duration / 1e9 / FLAGS.steps
+        by_type[classify(name, op_type, student, teacher, distiller.optimizer.name)][op_type] += \
+            duration / 1e9 / FLAGS.steps
+    ms = {part: sum(by_type[part].values()) for part in PARTS}
     span = (max(s + d for _, _, s, d in events) - min(s for _, _, s, _ in events)) / 1e9 / FLAGS.steps
     total = sum(ms.values())
     results = {part: {"ms_per_step": ms[part], "share_of_op_time": ms[part] / total,

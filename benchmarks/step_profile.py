@@ -28,7 +28,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
 from benchmarks.pausing import paused  # noqa: E402
-from benchmarks.student_stage import bkd_student_stage  # noqa: E402
+from benchmarks.student_stage import PRECISIONS, bkd_student_stage  # noqa: E402
 import bkd_keras  # noqa: E402,F401  (first: its CPU kernel setting precedes TensorFlow's import)
 from models.batch_norm import BATCH_NORMS  # noqa: E402
 
@@ -38,7 +38,7 @@ flags.DEFINE_integer("steps", 10, "Calls per timing.")
 flags.DEFINE_integer("repeats", 3, "Timings per piece (the median is reported).")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing.")
 flags.DEFINE_enum("batch_norm", "fused", list(BATCH_NORMS), "The models' BatchNorm (models/batch_norm.py).")
-flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Student and teacher precision (bfloat16: "
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Student and teacher precision (bfloat16: "
                   "mixed, as --precision=bfloat16 --teacher_precision=bfloat16 in training).")
 flags.DEFINE_string("output", "benchmarks/step_profile.json", "Where to write the results.")
 FLAGS = flags.FLAGS

@@ -1,5 +1,9 @@
 """The BKD student stage the step profilers time (no flags: `step_profile` and `op_profile` share it)."""
 
+# The precisions the profilers time (student and teacher alike; bfloat16 is mixed), each with the
+# suffix of its configurations in `benchmarks.speed` (e.g. student_bkd_bf16).
+PRECISIONS = {"float32": "fp32", "bfloat16": "bf16"}
+
 
 def bkd_student_stage(data_dir, batch_size, batch_norm="fused", precision="float32"):
     """(distiller, dataset): a compiled ResNet-32 BKD student stage (mixup, BKD from epoch 0, random
