@@ -31,6 +31,7 @@ from absl import app, flags
 from benchmarks.pinning import CodeChanged, check_code
 from benchmarks.run_plan import data_flags, names, plan, stored_copy
 from benchmarks.variants import VARIANTS, resolve_variant
+from bkd_keras.io_utils import atomic_write_json
 
 flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
                   "cifar100, digits, bbc_news, ag_news.")
@@ -61,7 +62,58 @@ def parse_setting(text):
         raise app.UsageError(f"--settings entries are dataset:type:ratio, got {text!r}") from None
 
 
-STORED_FILES = ("results.json", "flags.json", "code.json", "teacher/log.csv", "student/log.csv")
+STORED_FILES = ("results.json", "flags.json", "code.json", "runner_args.json", "teacher/log.csv",
+                "student/log.csv")
+
+
+def _flag_dict(args):
+    """{flag: value} of `--flag=value` argv, without the flags that say where or how a run ran."""
+    from bkd_keras.run_folder import IGNORED_ON_RESUME
+    pairs = (a[2:].split("=", 1) if "=" in a else (a[2:], "true") for a in args)
+    return {k: v for k, v in pairs if k not in IGNORED_ON_RESUME}
+
+
+def _same_value(text, stored):
+    """Whether flag text (e.g. "100", "0.8,0.9", "true") means the flags.json value `stored`."""
+    if isinstance(stored, bool):
+        return text.lower() in (("true", "1") if stored else ("false", "0"))
+    if isinstance(stored, (list, tuple)):
+        items = text.split(",") if text else []
+        return len(items) == len(stored) and all(_same_value(t, v) for t, v in zip(items, stored))
+    if isinstance(stored, (int, float)):
+        try:
+            return float(text) == float(stored)
+        except ValueError:
+            return False
+    return text == ("" if stored is None else str(stored))
+
+
+def check_same_settings(folder, args):
+    """Refuses to reuse the finished run in `folder` for `args` if it was trained with other settings.
+
+    Runs the runner started record their argv (runner_args.json): every setting must match, so a
+    forgotten --extra_flags (e.g. --precision=bfloat16) is caught both ways. Older runs have only
+    flags.json: the flags `args` sets must match it."""
+    name = os.path.basename(folder.rstrip(os.sep))
+    asked = _flag_dict(args)
+    recorded = os.path.join(folder, "runner_args.json")
+    if os.path.exists(recorded):
+        with open(recorded) as f:
+            ran = _flag_dict(json.load(f))
+        changed = [f"--{k}: {ran.get(k, 'not given')} there, {asked.get(k, 'not given')} here"
+                   for k in sorted(set(ran) | set(asked)) if ran.get(k) != asked.get(k)]
+    else:
+        with open(os.path.join(folder, "flags.json")) as f:
+            ran = json.load(f)
+        negated = {k for k, v in asked.items() if k.startswith("no") and v == "true" and k not in ran and k[2:] in ran}
+        asked = dict((k[2:], "false") if k in negated else (k, v) for k, v in asked.items())   # absl's --noFLAG
+        changed = [f"--{k}: {ran[k]} there, {v} here" for k, v in sorted(asked.items())
+                   if k in ran and not _same_value(v, ran[k])]
+    if changed:
+        raise app.UsageError(
+            f"The finished run {name} ({folder}) was trained with other settings than this command asks "
+            f"for ({'; '.join(changed)}). Rerun with its settings (e.g. the same --extra_flags), or keep "
+            "runs of other settings apart with another --runs_dir and --store_dir.")
 
 
 def store(out, store_dir):
@@ -82,9 +134,11 @@ def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=
     finished = os.path.exists(os.path.join(out, "results.json"))
     has_model = os.path.exists(os.path.join(out, "export", "model.keras"))
     if finished and (has_model or not need_model):
+        check_same_settings(out, args)
         log(f"skipping finished {name}")
         folder = store(out, store_dir)
     elif os.path.exists(os.path.join(stored, "results.json")) and not need_model:
+        check_same_settings(stored, args)
         log(f"skipping finished {name} (stored)")
         folder = stored
     else:
@@ -94,6 +148,8 @@ def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=
             check_code(out, allow_code_change)
         except CodeChanged as err:
             raise app.UsageError(str(err)) from None
+        os.makedirs(out, exist_ok=True)
+        atomic_write_json(os.path.join(out, "runner_args.json"), list(args))
         log(f"running {name} (log: {out}.log)")
         start = time.time()
         with open(f"{out}.log", "a") as f:
@@ -163,6 +219,7 @@ def main(argv):
                                    if os.path.exists(os.path.join(d, "results.json"))), None)
                     if folder is None or (variant == "ce" and "ce" not in FLAGS.methods):
                         continue
+                    check_same_settings(folder, args)
                     with open(os.path.join(folder, "results.json")) as f:
                         results = json.load(f)
                 else:

@@ -16,7 +16,7 @@ from bkd_keras.io_utils import atomic_write_json, atomic_write_text, read_json
 # Paths may move between machines: the data and a given teacher are checked by content
 # instead (check_inputs). Thread counts and the backup interval say how this machine runs the
 # steps, not which steps run: a run continued on another machine picks its own.
-_IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset",
+IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset",
                       "threads", "save_every_steps")
 
 
@@ -47,7 +47,7 @@ def prepare(config):
     if os.path.exists(flags_path):
         # A setting added after the run started is unchanged if it has its default.
         previous = {**flat_settings(TrainConfig()), **read_json(flags_path)}
-        changed = sorted(k for k in current if k not in _IGNORED_ON_RESUME and previous.get(k) != current[k])
+        changed = sorted(k for k in current if k not in IGNORED_ON_RESUME and previous.get(k) != current[k])
         if changed:
             raise ConfigError(f"{out} holds an unfinished run with other settings ({', '.join(changed)}); "
                               "rerun with its settings to resume, or pass --overwrite / another --output_dir.")

@@ -37,6 +37,12 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
         assert os.path.exists(tmp_path / "out" / "plots" / f"{name}_digits-exp20-e1.png")
     again = runner(tmp_path)
     assert again.returncode == 0 and again.stdout.count("skipping finished") == 3
+    # A finished run is not reused for other settings, whether training or only reporting.
+    assert json.load(open(tmp_path / "store" / "digits-exp20-e1-s0-cb" / "runner_args.json"))[-1] == "--method=cb"
+    for extra in ([], ["--report_only"]):
+        other = runner(tmp_path, "--extra_flags=--mixup_alpha=0.5", *extra)
+        assert other.returncode != 0 and "running" not in other.stdout
+        assert "digits-exp20-e1-s0-ce" in other.stderr and "--mixup_alpha: not given there, 0.5 here" in other.stderr
 
     # A later session: no run folders, only the committed store -> nothing is retrained.
     shutil.rmtree(tmp_path / "runs")
@@ -231,3 +237,28 @@ def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path
     md = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "plots/curves_a-exp20-e2.png" in md and (tmp_path / "out" / "plots" / "curves_a-exp20-e2.png").exists()
     assert "curves_b-exp20-e2" not in md and not (tmp_path / "out" / "plots" / "curves_b-exp20-e2.png").exists()
+
+
+def test_finished_run_without_recorded_argv_is_checked_against_its_flags_json(tmp_path):
+    """Runs stored before runner_args.json: the flags a command sets must mean flags.json's values."""
+    from absl import app
+    from benchmarks.runner import check_same_settings
+    folder = tmp_path / "old-run"
+    folder.mkdir()
+    (folder / "flags.json").write_text(json.dumps({
+        "imbalance_ratio": 100.0, "lr_decay_at": [0.8, 0.9], "fold_teacher_batchnorm": False,
+        "precision": "bfloat16", "teacher": "elsewhere/model.keras", "pretrained": None}))
+    check_same_settings(str(folder), ["--imbalance_ratio=100", "--lr_decay_at=0.8,0.9", "--nofold_teacher_batchnorm",
+                                      "--fold_teacher_batchnorm=false", "--precision=bfloat16",
+                                      "--teacher=here/model.keras", "--unknown_to_old_runs=1"])
+    for wrong, named in (("--imbalance_ratio=50", "--imbalance_ratio: 100.0 there, 50 here"),
+                         ("--lr_decay_at=0.8", "--lr_decay_at: [0.8, 0.9] there, 0.8 here"),
+                         ("--fold_teacher_batchnorm", "--fold_teacher_batchnorm: False there, true here"),
+                         ("--precision=float32", "--precision: bfloat16 there, float32 here"),
+                         ("--pretrained=imagenet", "--pretrained: None there, imagenet here")):
+        try:
+            check_same_settings(str(folder), [wrong])
+        except app.UsageError as err:
+            assert named in str(err) and "old-run" in str(err)
+        else:
+            raise AssertionError(f"{wrong} was not refused")
