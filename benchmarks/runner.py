@@ -7,9 +7,10 @@ Each (setting, seed) trains one CE model that is both the "ce" result and the te
 every distillation method. Every run is a `python -m bkd_keras.train` process writing
 to RUNS_DIR/<name> (log in RUNS_DIR/<name>.log); finished runs are skipped and an
 interrupted one resumes, so rerunning the command continues where it stopped.
-A finished run's small files (results.json, flags.json, the stages' log.csv; no weights)
-are copied to STORE_DIR/<name>, which is committed: later sessions reuse them, and
-retrain a stored teacher only when a distillation run needs its weights.
+A finished run's small files (results.json, flags.json, its argv in runner_args.json, the
+stages' log.csv; no weights) are copied to STORE_DIR/<name>, which is committed: later sessions
+reuse them, and retrain a stored teacher only when a distillation run needs its weights. A
+finished run is reused only for the settings it was trained with (`check_same_settings`).
 Writes RESULTS_DIR/results.json, RESULTS_DIR/RESULTS.md and the plots under RESULTS_DIR/plots.
 Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0).
 
