@@ -17,7 +17,7 @@ from bkd_keras.io_utils import atomic_write_json, atomic_write_text, read_json
 # instead (check_inputs). Thread counts and the backup interval say how this machine runs the
 # steps, not which steps run: a run continued on another machine picks its own.
 IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset",
-                      "threads", "save_every_steps")
+                     "threads", "save_every_steps")
 
 
 def flat_settings(config):
