@@ -1,6 +1,10 @@
-"""The benchmark runner's plan, without flags: each run's folder, command-line arguments and label."""
+"""The benchmark runner's plan, without flags: each run's folder, command-line arguments and label,
+and whether a finished run fits a planned one."""
 
+import json
 import os
+
+from absl import app
 
 from benchmarks.variants import resolve_variant
 
@@ -68,3 +72,53 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, back
                                "model.keras")
         args.append(f"--teacher={teacher}")
     return out, args + [f"--method={method}"] + variant_flags, method
+
+
+def _flag_dict(args):
+    """{flag: value} of `--flag=value` argv, without the flags that say where or how a run ran."""
+    from bkd_keras.run_folder import IGNORED_ON_RESUME
+    pairs = (a[2:].split("=", 1) if "=" in a else (a[2:], "true") for a in args)
+    return {k: v for k, v in pairs if k not in IGNORED_ON_RESUME}
+
+
+def _same_value(text, stored):
+    """Whether flag text (e.g. "100", "0.8,0.9", "true") means the flags.json value `stored`."""
+    if isinstance(stored, bool):
+        return text.lower() in (("true", "1") if stored else ("false", "0"))
+    if isinstance(stored, (list, tuple)):
+        items = text.split(",") if text else []
+        return len(items) == len(stored) and all(_same_value(t, v) for t, v in zip(items, stored))
+    if isinstance(stored, (int, float)):
+        try:
+            return float(text) == float(stored)
+        except ValueError:
+            return False
+    return text == ("" if stored is None else str(stored))
+
+
+def check_same_settings(folder, args):
+    """Refuses to reuse the finished run in `folder` for `args` if it was trained with other settings.
+
+    Runs the runner started record their argv (runner_args.json): every setting must match, so a
+    forgotten --extra_flags (e.g. --precision=bfloat16) is caught both ways. Older runs have only
+    flags.json: the flags `args` sets must match it."""
+    name = os.path.basename(folder.rstrip(os.sep))
+    asked = _flag_dict(args)
+    recorded = os.path.join(folder, "runner_args.json")
+    if os.path.exists(recorded):
+        with open(recorded) as f:
+            ran = _flag_dict(json.load(f))
+        changed = [f"--{k}: {ran.get(k, 'not given')} there, {asked.get(k, 'not given')} here"
+                   for k in sorted(set(ran) | set(asked)) if ran.get(k) != asked.get(k)]
+    else:
+        with open(os.path.join(folder, "flags.json")) as f:
+            ran = json.load(f)
+        negated = {k for k, v in asked.items() if k.startswith("no") and v == "true" and k not in ran and k[2:] in ran}
+        asked = dict((k[2:], "false") if k in negated else (k, v) for k, v in asked.items())   # absl's --noFLAG
+        changed = [f"--{k}: {ran[k]} there, {v} here" for k, v in sorted(asked.items())
+                   if k in ran and not _same_value(v, ran[k])]
+    if changed:
+        raise app.UsageError(
+            f"The finished run {name} ({folder}) was trained with other settings than this command asks "
+            f"for ({'; '.join(changed)}). Rerun with its settings (e.g. the same --extra_flags), or keep "
+            "runs of other settings apart with another --runs_dir and --store_dir.")

@@ -242,7 +242,7 @@ def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path
 def test_finished_run_without_recorded_argv_is_checked_against_its_flags_json(tmp_path):
     """Runs stored before runner_args.json: the flags a command sets must mean flags.json's values."""
     from absl import app
-    from benchmarks.runner import check_same_settings
+    from benchmarks.run_plan import check_same_settings
     folder = tmp_path / "old-run"
     folder.mkdir()
     (folder / "flags.json").write_text(json.dumps({
