@@ -76,7 +76,7 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, back
 
 def _flag_dict(args):
     """{flag: value} of `--flag=value` argv, without the flags that say where or how a run ran."""
-    from bkd_keras.run_folder import IGNORED_ON_RESUME
+    from bkd_keras.run_folder import IGNORED_ON_RESUME   # here: it loads TensorFlow, which a plan needs not
     pairs = (a[2:].split("=", 1) if "=" in a else (a[2:], "true") for a in args)
     return {k: v for k, v in pairs if k not in IGNORED_ON_RESUME}
 
