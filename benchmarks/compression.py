@@ -69,7 +69,8 @@ def main(argv):
     for row in rows:
         row["parameter_ratio"] = rows[0]["parameters"] / row["parameters"]
         row["speed_ratio"] = row["inference_per_sec"] / rows[0]["inference_per_sec"]
-    entry = {"machine": machine.describe(), "batch_size": FLAGS.batch_size, "rows": rows}
+    entry = {"machine": machine.describe(), "environment": machine.thread_settings(),
+             "batch_size": FLAGS.batch_size, "rows": rows}
     previous = {}
     if os.path.exists(FLAGS.output):
         with open(FLAGS.output) as f:

@@ -17,3 +17,12 @@ def cpu_model():
 def describe():
     """'<CPU model>, <n> cores'."""
     return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
+# TensorFlow's thread pools, which these benchmarks sometimes pin (e.g. TF_NUM_INTEROP_THREADS=1).
+THREAD_VARIABLES = ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
+
+
+def thread_settings():
+    """{variable: value} of the thread-pool environment variables set for this process ({}: defaults)."""
+    return {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}

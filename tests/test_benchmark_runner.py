@@ -262,3 +262,12 @@ def test_finished_run_without_recorded_argv_is_checked_against_its_flags_json(tm
             assert named in str(err) and "old-run" in str(err)
         else:
             raise AssertionError(f"{wrong} was not refused")
+
+
+def test_machine_records_the_thread_pool_variables_that_are_set(monkeypatch):
+    from benchmarks import machine
+    for name in machine.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert machine.thread_settings() == {}
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "1")
+    assert machine.thread_settings() == {"TF_NUM_INTEROP_THREADS": "1"}
