@@ -26,11 +26,32 @@ WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"
 
 
 class Preempted(Exception):
-    """SIGTERM arrived; the backup of the current step is written."""
+    """SIGTERM arrived; the backup of the current step is written (or, outside training, `message`
+    says what is saved)."""
 
-    def __init__(self, epoch, step):
-        super().__init__(f"preempted at epoch {epoch + 1}, step {step}; rerun the same command to resume")
+    def __init__(self, epoch=None, step=None, message=None):
+        super().__init__(message or f"preempted at epoch {epoch + 1}, step {step}; rerun the same command to resume")
         self.epoch, self.step = epoch, step
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(saved):
+    """Inside the block, SIGTERM raises Preempted at once, saying what `saved()` (-> str) reports is on
+    disk. For the work around training (evaluation, export), where there is no step to finish;
+    StepBackup's handler takes over during `fit` and gives this one back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(*_):
+        raise Preempted(message=f"stopped by SIGTERM before the run finished; {saved()}. Rerun the same command "
+                                "to finish it.")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _readable(weights, metadata):

@@ -34,6 +34,8 @@ class DataConfig:
     sequence_length: int = 256         # text: tokens per example
     augmentation: str = "pad_crop"     # pad_crop (CIFAR, images in memory) | resized_crop (224, streamed files)
     tokenizer: str = "words"           # text: words (TextVectorization) | wordpiece (keras-hub, learnt on train)
+    label_column: str = "label"        # text_table: the header's column names
+    text_column: str = "text"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +104,7 @@ class OptimConfig:
     lr_schedule: str = "step"          # step | cosine
     lr_decay_at: Tuple[float, ...] = (0.8, 0.9)   # step: drops at these fractions of the epochs
     lr_decay: float = 0.01             # step: the LR is multiplied by this at each drop
-    warmup_epochs: int = 5
+    warmup_epochs: float = 5     # may be capped for a short run (optimizers.resolve)
 
     @property
     def teacher_epochs_resolved(self):
@@ -126,6 +128,7 @@ class RunConfig:
     save_every_steps: int = 0          # also back up every N optimizer steps (0: at epoch ends only)
     verbose: str = "auto"
     overwrite: bool = False
+    class_groups: str = "terciles"     # Many / Medium / Few: "paper" cut-offs or "terciles" (evaluation.py)
 
 
 _PARTS = {"data": DataConfig, "model": ModelConfig, "method": MethodConfig, "optim": OptimConfig,

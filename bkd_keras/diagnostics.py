@@ -37,17 +37,19 @@ def balanced_target_fit(teacher_logits, labels, class_weights, temperature=2.0):
     return report
 
 
-def fit_warning(report, class_counts, threshold=80.0):
+def fit_warning(report, class_counts, threshold=80.0, class_names=None):
     """A message when the balanced target drops the label of many head-class images, else None.
 
-    Head classes are those with more training images than the median class.
+    Head classes are those with more training images than the median class; `class_names`
+    name them in the message (default: their numbers).
     """
     counts = np.asarray(class_counts)
     head = [c for c in range(len(counts)) if counts[c] > np.median(counts)
             and report["target_top1"][c] is not None and report["target_top1"][c] < threshold]
     if not head:
         return None
-    detail = ", ".join(f"class {c}: {report['target_top1'][c]:.0f}%" for c in head)
+    name = (lambda c: repr(str(class_names[c]))) if class_names is not None else (lambda c: f"class {c}")
+    detail = ", ".join(f"{name(c)}: {report['target_top1'][c]:.0f}%" for c in head)
     return (f"The teacher's balanced target keeps the label of few head-class training images ({detail}); "
             "BKD will move these images towards rare classes and head accuracy will drop. The teacher "
             "has not fit its training set: train it longer (--teacher_epochs), or soften the weights "

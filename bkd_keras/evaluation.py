@@ -2,8 +2,33 @@
 
 import numpy as np
 
-# Paper / Liu et al. 2019: Many > 100 training images, Medium 20..100, Few < 20.
-GROUPS = (("many", lambda n: n > 100), ("medium", lambda n: 20 <= n <= 100), ("few", lambda n: n < 20))
+GROUP_NAMES = ("many", "medium", "few")
+
+
+def _paper_groups(counts):
+    """The paper's (Liu et al. 2019) cut-offs: Many > 100 training images, Medium 20..100, Few < 20."""
+    member = {"many": counts > 100, "medium": (counts >= 20) & (counts <= 100), "few": counts < 20}
+    return member, {"many": "> 100", "medium": "20-100", "few": "< 20"}
+
+
+def _tercile_groups(counts):
+    """Thirds of the classes by training count (Many the largest; the first C % 3 extra classes go to
+    the upper groups); classes with equal counts share the group of the first of them."""
+    order = np.argsort(-counts, kind="stable")
+    sizes = [len(counts) // 3 + (1 if i < len(counts) % 3 else 0) for i in range(3)]
+    rank_group = np.repeat(np.arange(3), sizes)
+    group = np.empty(len(counts), int)
+    group[order] = rank_group
+    for c in range(len(counts)):          # ties: the group of the first class with that count
+        group[c] = group[order[np.flatnonzero(counts[order] == counts[c])[0]]]
+    member = {name: group == g for g, name in enumerate(GROUP_NAMES)}
+    bounds = {name: (f"{counts[m].min()}-{counts[m].max()}" if m.any() else "none") for name, m in member.items()}
+    return member, bounds
+
+
+# --class_groups: how classes are split into Many / Medium / Few. "paper" for the paper's datasets
+# (their presets set it); "terciles" elsewhere, where fixed cut-offs can put every class in one group.
+GROUP_RULES = {"paper": _paper_groups, "terciles": _tercile_groups}
 
 
 def confusion_matrix(labels, predictions, num_classes):
@@ -13,9 +38,11 @@ def confusion_matrix(labels, predictions, num_classes):
     return matrix
 
 
-def classification_report(labels, logits, train_counts):
+def classification_report(labels, logits, train_counts, groups="paper"):
     """All metrics of one model, in percent, JSON-ready.
 
+    `groups`: the GROUP_RULES entry splitting classes into Many / Medium / Few by training count;
+    the report names it and each group's training counts ("group_rule", "group_bounds").
     A group with no class is None (absent), not 0. Group accuracy is the mean of its
     classes' accuracies (equal to the pooled accuracy on a balanced test set).
     """
@@ -27,10 +54,14 @@ def classification_report(labels, logits, train_counts):
     per_class = np.where(support > 0, np.diag(matrix) / np.maximum(support, 1), np.nan) * 100.0
     report = {"top1": float((predictions == labels).mean() * 100.0),
               "per_class": [None if np.isnan(a) else float(a) for a in per_class]}
-    for name, member in GROUPS:
-        classes = [c for c in range(num_classes) if member(train_counts[c]) and support[c] > 0]
+    if groups not in GROUP_RULES:
+        raise ValueError(f"Unknown class groups {groups!r}. Valid values: {', '.join(GROUP_RULES)}.")
+    member, bounds = GROUP_RULES[groups](train_counts)
+    for name in GROUP_NAMES:
+        classes = [c for c in range(num_classes) if member[name][c] and support[c] > 0]
         report[name] = float(np.mean(per_class[classes])) if classes else None
         report[f"{name}_classes"] = classes
+    report["group_rule"], report["group_bounds"] = groups, bounds
     report["confusion_matrix"] = matrix.tolist()
     return report
 
@@ -45,9 +76,11 @@ def comparison_table(reports, class_names, train_counts):
     width = max(12, *(len(n) + 2 for n in names))
     header = f"{'':24}" + "".join(f"{n:>{width}}" for n in names)
     rows = [header, "-" * len(header)]
-    for key, label in (("top1", "Overall top-1 %"), ("many", "Many (>100) %"),
-                       ("medium", "Medium (20-100) %"), ("few", "Few (<20) %")):
+    bounds = reports[names[0]].get("group_bounds") or _paper_groups(np.asarray(train_counts))[1]
+    for key, label in (("top1", "Overall top-1 %"), *((g, f"{g.title()} ({bounds[g]}) %") for g in GROUP_NAMES)):
         rows.append(f"{label:24}" + "".join(f"{_fmt(reports[n][key]):>{width}}" for n in names))
+    rule = reports[names[0]].get("group_rule", "paper")
+    rows.append(f"(groups by training images per class: {'the paper cut-offs' if rule == 'paper' else 'terciles of the classes'})")
     rows.append("-" * len(header))
     for c, cls in enumerate(class_names):
         label = f"{str(cls)[:12]} (n={int(train_counts[c])})"

@@ -59,3 +59,18 @@ def check_config(config):
     if not all(0 < f <= 1 for f in config.lr_decay_at) or list(config.lr_decay_at) != sorted(config.lr_decay_at):
         raise ConfigError(f"--lr_decay_at takes increasing fractions of --epochs in (0, 1], got "
                           f"{list(config.lr_decay_at)}.")
+
+
+def resolve(config):
+    """(OptimConfig as it will run, notes): the warm-up capped at a quarter of the shortest stage's
+    epochs (schedules.short_warmup), so the run folder records the warm-up actually used."""
+    import dataclasses
+
+    from bkd_keras.schedules import short_warmup
+    shortest = min(config.epochs, config.teacher_epochs_resolved)
+    warmup = short_warmup(config.warmup_epochs, shortest)
+    if warmup == config.warmup_epochs:
+        return config, []
+    note = (f"--warmup_epochs={config.warmup_epochs:g} is more than a quarter of {shortest} epochs; "
+            f"the warm-up is {warmup:g} epochs.")
+    return dataclasses.replace(config, warmup_epochs=warmup), [note]

@@ -5,10 +5,11 @@ term, mixup) -> evaluation, export, results.json. The stages live in stages.py, 
 folder in run_folder.py; each part of the config is checked by the module that uses it.
 """
 
+import dataclasses
 import os
 
 from bkd_keras import evaluation, run_folder, stages
-from bkd_keras.backup import disk_guard
+from bkd_keras.backup import disk_guard, stop_on_sigterm
 from bkd_keras.config import ConfigError
 from bkd_keras.export import export_classifier
 from bkd_keras.io_utils import atomic_write_json
@@ -28,6 +29,7 @@ def check_run_config(config):
     choice("precision", config.precision, PRECISIONS)
     choice("teacher_precision", config.teacher_precision, PRECISIONS)
     choice("stage", config.stage, STAGES)
+    choice("class_groups", config.class_groups, evaluation.GROUP_RULES)
     if config.threads < 0:
         raise ConfigError(f"--threads must be >= 0 (0: TensorFlow's defaults), got {config.threads}.")
     if config.save_every_steps < 0:
@@ -74,8 +76,11 @@ def run(config, log=print, extra_callbacks=()):
 
     `extra_callbacks`: Keras callbacks added to every stage's `fit`.
     """
+    from bkd_keras import optimizers
     from data import load_dataset
     validate(config)
+    optim, notes = optimizers.resolve(config.optim)
+    config = dataclasses.replace(config, optim=optim)
     set_threads(config.run.threads, log)
     try:
         strategy = make_strategy(config.run.strategy)
@@ -86,23 +91,46 @@ def run(config, log=print, extra_callbacks=()):
         # its own logs and resume state in a hidden sub-folder, and prints nothing.
         config = config.replace(output_dir=os.path.join(config.run.output_dir, f".worker{worker_id(strategy)}"))
         log = lambda *_: None  # noqa: E731
-    run_folder.prepare(config)
+    for note in notes:
+        log(f"WARNING: {note}")
+    folder = run_folder.RunFolder(config)
+    folder.check()                       # before any data is read: nothing is touched yet
     method = METHODS[config.method.method]
     stage = config.run.stage
     dataset = load_dataset(config.data)
+    for note in dataset.notes:
+        log(f"WARNING: {note}")
     log(dataset.summary())
     log(f"train counts per class: {dataset.class_counts.tolist()}")
-    run_folder.check_inputs(config, dataset)
     if config.optim.batch_size > len(dataset.train):
         raise ConfigError(f"--batch_size={config.optim.batch_size} is larger than the {len(dataset.train)} "
                           "training examples; lower it.")
-    train = dict(dataset=dataset, config=config, strategy=strategy, log=log, extra_callbacks=extra_callbacks)
+    with folder.opened(dataset):
+        train = dict(dataset=dataset, config=config, strategy=strategy, log=log, extra_callbacks=extra_callbacks,
+                     started=folder.start)
+        with stop_on_sigterm(lambda: _saved(config.run.output_dir)):
+            return _stages(method, stage, train, folder)
 
+
+def _saved(out):
+    """What of a run is on disk, for a message (finished stages and a stage's backup)."""
+    parts = []
+    for name in ("teacher", "student"):
+        if os.path.exists(os.path.join(out, name, "stage.json")):
+            parts.append(f"the {name} is trained ({out}/{name}/model.keras)")
+        elif os.path.isdir(os.path.join(out, name, "backup")):
+            parts.append(f"the {name}'s backup is in {out}/{name}/backup")
+    return "; ".join(parts) or "no stage had started training"
+
+
+def _stages(method, stage, train, folder):
+    """The teacher, then the student, in an opened run folder; returns the results."""
+    config, dataset, strategy, log = train["config"], train["dataset"], train["strategy"], train["log"]
     # 1. The teacher: plain CE on the long-tailed set (or a given one).
     teacher, infos = _teacher(method, stage, train, strategy)
     reports, teacher_fit = {}, None
     if teacher is not None:
-        reports["teacher"] = stages.evaluate(teacher, dataset, config.run.verbose)
+        reports["teacher"] = stages.evaluate(teacher, dataset, config.run.verbose, config.run.class_groups)
     if teacher is not None and method.distillation == "bkd" and stage != "teacher":
         teacher_fit = stages.check_teacher_fit(teacher, dataset, config, log)
 
@@ -111,7 +139,9 @@ def run(config, log=print, extra_callbacks=()):
     if stage != "teacher":
         final, infos["student"] = stages.train_stage(
             "student", method, teacher=teacher if method.needs_teacher else None, **train)
-        reports[f"student ({config.method.method})"] = stages.evaluate(final, dataset, config.run.verbose)
+        reports[f"student ({config.method.method})"] = stages.evaluate(final, dataset, config.run.verbose,
+                                                                      config.run.class_groups)
+    folder.start()                       # every stage was reused: the folder is in use all the same
     return _finish(config, dataset, final, infos, reports, teacher_fit, log)
 
 

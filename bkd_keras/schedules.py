@@ -36,6 +36,15 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
                 factor = f
         return self.base_lr * factor
 
+    def describe(self, epochs):
+        """One line: the LR of each epoch (runs of equal values merged), e.g. '1: 0.02, ..., 5-160: 0.1'."""
+        runs, start = [], 1
+        for e in range(1, epochs + 1):
+            if e == epochs or self.lr_at_epoch(e + 1) != self.lr_at_epoch(e):
+                runs.append(f"{start}{'' if start == e else f'-{e}'}: {self.lr_at_epoch(e):.3g}")
+                start = e + 1
+        return "LR by epoch " + ", ".join(runs)
+
     def __call__(self, step):
         epoch = ops.floor_divide(ops.cast(step, "int64"), self.steps_per_epoch) + 1
         epoch_f = ops.cast(epoch, "float32")
@@ -61,6 +70,10 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         self.total_epochs = int(total_epochs)
         self.warmup_epochs = float(warmup_epochs)
 
+    def describe(self, epochs):
+        warm = f"linear warm-up over {self.warmup_epochs:g} epochs, then " if self.warmup_epochs else ""
+        return f"LR {warm}cosine from {self.base_lr:g} to 0 at epoch {self.total_epochs}"
+
     def __call__(self, step):
         step = ops.cast(step, "float32")
         warm = float(round(self.warmup_epochs * self.steps_per_epoch))
@@ -78,18 +91,51 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 def short_warmup(warmup_epochs, epochs):
     """Warm-up epochs of a schedule of `epochs`: never more than a quarter of them (so a short
-    run still reaches its peak LR; 20 epochs keep the recipe's 5)."""
+    run still reaches its peak LR; 20 epochs keep the recipe's 5). The config resolves this once
+    (optimizers.resolve), so flags.json and the start-up summary show the warm-up used."""
     return min(float(warmup_epochs), epochs / 4.0)
+
+
+def step_boundaries(epochs, warmup_epochs, decay_at):
+    """(boundaries, note): the epochs after which the step schedule's LR drops, and a line for the
+    user when `epochs` is too short to hold them (else None).
+
+    Each drop lands at round(fraction * epochs), moved as little as needed so that the drops fall
+    on distinct epochs, after the warm-up, and each stage keeps at least one epoch (5 epochs at
+    0.8 / 0.9: after epochs 3 and 4, not both after 4). With fewer epochs than the warm-up plus
+    one per stage, there are no drops: the LR stays at its peak, and the note says so.
+    """
+    first = max(math.ceil(warmup_epochs), 1)      # the earliest a drop may come: after the warm-up
+    if not decay_at:
+        return [], None
+    if epochs < first + len(decay_at):
+        return [], (f"{epochs} epochs are too few for the step schedule's {len(decay_at)} LR drops after a "
+                    f"{warmup_epochs:g}-epoch warm-up (it needs >= {first + len(decay_at)}); the LR stays at its peak.")
+    boundaries = [min(max(int(round(f * epochs)), first), epochs - 1) for f in decay_at]
+    for i in range(1, len(boundaries)):                       # distinct, in order
+        boundaries[i] = max(boundaries[i], boundaries[i - 1] + 1)
+    for i in range(len(boundaries)):                          # each stage keeps an epoch
+        boundaries[i] = min(boundaries[i], epochs - len(boundaries) + i)
+    return boundaries, None
 
 
 def scaled_step_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs=5, decay_at=(0.8, 0.9), decay=0.01):
     """The CIFAR recipe's shape at any length: warm-up (at most a quarter of the epochs), then the
     LR is multiplied by `decay` at each fraction `decay_at` of `epochs` (CIFAR: 0.8, 0.9 =
-    epochs 160 and 180 of 200; text: 20 and 25 of 30), never before the warm-up has ended."""
+    epochs 160 and 180 of 200; text: 20 and 25 of 30); see `step_boundaries`."""
     warmup = short_warmup(warmup_epochs, epochs)
-    boundaries = [max(int(round(f * epochs)), math.ceil(warmup)) for f in decay_at]
+    boundaries, note = step_boundaries(epochs, warmup, decay_at)
     factors = [decay ** (i + 1) for i in range(len(boundaries))]
-    return WarmupStepDecay(base_lr, steps_per_epoch, warmup, boundaries, factors)
+    schedule = WarmupStepDecay(base_lr, steps_per_epoch, warmup, boundaries, factors)
+    schedule.note = note
+    return schedule
+
+
+def make_schedule(optim, steps_per_epoch, epochs):
+    """The LearningRateSchedule of an OptimConfig for a stage of `epochs`."""
+    return SCHEDULES[optim.lr_schedule](optim.learning_rate, steps_per_epoch, epochs,
+                                        warmup_epochs=optim.warmup_epochs, decay_at=optim.lr_decay_at,
+                                        decay=optim.lr_decay)
 
 
 SCHEDULES = {

@@ -19,7 +19,7 @@ from bkd_keras.io_utils import atomic_save_model, atomic_write_json, read_json
 from bkd_keras.losses import effective_number_weights
 from bkd_keras.optimizers import CoupledSGD
 from bkd_keras.precision import policy_scope, with_precision
-from bkd_keras.schedules import SCHEDULES
+from bkd_keras.schedules import make_schedule
 from bkd_keras.seeding import stage_seed
 from data import eval_dataset, steps_per_epoch, train_dataset
 from data.embeddings import embedding_matrix
@@ -32,7 +32,12 @@ def load_teacher(path, dataset):
         raise ConfigError(f"--teacher={path} is not a .keras file; pass the model.keras of a finished "
                           "teacher (RUN/teacher/model.keras or RUN/export/model.keras).")
     import models  # noqa: F401  (registers the backbones' custom layers)
-    teacher = keras.saving.load_model(path, compile=False)
+    try:
+        teacher = keras.saving.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001  (a user's file: any failure to load is the same fault)
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise ConfigError(f"--teacher={path} cannot be loaded as a Keras model ({reason}); it is damaged or not "
+                          "a model.keras. Pass the model.keras of a finished teacher run.") from None
     if teacher.output_shape[-1] != dataset.num_classes:
         raise ConfigError(f"The teacher {path} predicts {teacher.output_shape[-1]} classes but {dataset.name} has "
                           f"{dataset.num_classes}; train a teacher on this dataset (omit --teacher).")
@@ -95,9 +100,7 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                               config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
                               expert_targets=method.expert_targets and teacher is not None, name="distiller")
         optim = config.optim
-        schedule = SCHEDULES[optim.lr_schedule](optim.learning_rate, steps, epochs, warmup_epochs=optim.warmup_epochs,
-                                                decay_at=optim.lr_decay_at, decay=optim.lr_decay)
-        optimizer = CoupledSGD(schedule, momentum=optim.momentum, l2=optim.weight_decay)
+        optimizer = CoupledSGD(make_schedule(optim, steps, epochs), momentum=optim.momentum, l2=optim.weight_decay)
         if config.run.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         distiller.compile(optimizer=optimizer, jit_compile=config.run.jit_compile)
@@ -107,10 +110,11 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
 
 
 def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=None, log=print,
-                extra_callbacks=(), model=None):
+                extra_callbacks=(), model=None, started=None):
     """Trains (or resumes, or reuses a finished) stage in OUT/name; returns (model, info).
 
-    `model`: the ModelConfig of the model trained here (default `config.model`).
+    `model`: the ModelConfig of the model trained here (default `config.model`); `started`:
+    called before anything of the stage is written (the run folder's RunFolder.start).
     """
     stage_dir = os.path.join(config.run.output_dir, name)
     model_path = os.path.join(stage_dir, "model.keras")
@@ -118,6 +122,8 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     if os.path.exists(info_path) and os.path.exists(model_path):
         log(f"[{name}] finished earlier; reusing {model_path}")
         return keras.saving.load_model(model_path, compile=False), read_json(info_path)
+    if started is not None:
+        started()
     os.makedirs(stage_dir, exist_ok=True)
     epochs = epochs or config.optim.epochs
     seed = stage_seed(config.run.seed, name)
@@ -128,6 +134,10 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         f"{epochs} epochs, {_trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
     steps, batch_size = steps_per_epoch(dataset, config.optim.batch_size), config.optim.batch_size
+    schedule = make_schedule(config.optim, steps, epochs)
+    log(f"[{name}] {schedule.describe(epochs)}")
+    if getattr(schedule, "note", None):
+        log(f"[{name}] WARNING: {schedule.note}")
     start = usable_backup(os.path.join(stage_dir, "backup"), log)
     cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start) \
         + list(extra_callbacks)
@@ -202,14 +212,15 @@ def predict_with_experts(model, dataset, split="test", verbose="auto"):
     return experts.mean(1), experts
 
 
-def evaluate(model, dataset, verbose="auto"):
-    """The model's classification report on the test split; a multi-expert model's also has
-    "experts": each expert's own top1 / many / medium / few, to show what the ensemble adds."""
+def evaluate(model, dataset, verbose="auto", groups="paper"):
+    """The model's classification report on the test split (`groups`: evaluation.GROUP_RULES); a
+    multi-expert model's also has "experts": each expert's own top1 / many / medium / few, to show
+    what the ensemble adds."""
     logits, experts = predict_with_experts(model, dataset, verbose=verbose)
-    report = evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts)
+    report = evaluation.classification_report(dataset.test.labels, logits, dataset.class_counts, groups)
     if experts is not None:
         report["experts"] = [{k: r[k] for k in ("top1", "many", "medium", "few")} for r in (
-            evaluation.classification_report(dataset.test.labels, experts[:, e], dataset.class_counts)
+            evaluation.classification_report(dataset.test.labels, experts[:, e], dataset.class_counts, groups)
             for e in range(experts.shape[1]))]
     return report
 
@@ -223,12 +234,12 @@ def check_teacher_fit(teacher, dataset, config, log=print):
     fit = lambda z: diagnostics.balanced_target_fit(z, dataset.train.labels, weights, config.method.temperature)
     report = fit(logits)
     log("balanced teacher target keeps the label (% of train images per class): "
-        + str([round(v, 1) for v in report["target_top1"]]))
+        + ", ".join(f"{n} {v:.1f}" for n, v in zip(dataset.class_names, report["target_top1"]) if v is not None))
     if experts is not None:
         report["experts"] = [fit(experts[:, e]) for e in range(experts.shape[1])]
         for e, r in enumerate(report["experts"]):
             log(f"  expert {e}: " + str([round(v, 1) for v in r["target_top1"]]))
-    warning = diagnostics.fit_warning(report, dataset.class_counts)
+    warning = diagnostics.fit_warning(report, dataset.class_counts, class_names=dataset.class_names)
     if warning:
         log("WARNING: " + warning)
     return report

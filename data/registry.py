@@ -58,7 +58,8 @@ DATASETS = {
     "text_folder": DatasetInfo(lambda data_dir=None, **_: text_io.load_text_folder(data_dir), None,
                                "class-per-folder text: DATA_DIR/{train,test}/<class>/*.txt", "text",
                                needs_data_dir=True),
-    "text_table": DatasetInfo(lambda data_dir=None, **_: text_io.load_text_table(data_dir), None,
+    "text_table": DatasetInfo(lambda data_dir=None, label_column="label", text_column="text", **_:
+                              text_io.load_text_table(data_dir, label_column=label_column, text_column=text_column), None,
                               "DATA_DIR/train.csv and test.csv (or .tsv), rows 'label,text'", "text",
                               needs_data_dir=True),
 }
@@ -93,13 +94,6 @@ def check_config(config):
     return info
 
 
-def _materialise(split, channels, image_size, description):
-    if split.images is not None:
-        return split
-    images = image_io.decode_files(split.files, channels, image_size, description=description)
-    return type(split)(labels=split.labels, images=images)
-
-
 def load_dataset(config, **values):
     """Loads a dataset and keeps the LDAM-DRW long-tailed subset of its train split.
 
@@ -127,13 +121,18 @@ def load_dataset(config, **values):
         raise TypeError("Pass a DataConfig, or a dataset name with keyword fields.")
     info = check_config(config)
     raw = info.loader(data_dir=config.data_dir, train_list=config.train_list, test_list=config.test_list,
-                      tfds_download=config.tfds_download)
+                      tfds_download=config.tfds_download, label_column=config.label_column,
+                      text_column=config.text_column)
     train, test, class_names = raw["train"], raw["test"], list(raw["class_names"])
-    validate_labels("train", train.labels, len(class_names))
-    validate_labels("test", test.labels, len(class_names))
+    if len(class_names) < 2:
+        raise DataError(f"--dataset={config.dataset} has {len(class_names)} class ({', '.join(map(str, class_names))}); "
+                        "classification needs at least 2.")
+    validate_labels("train", train.labels, class_names)
+    validate_labels("test", test.labels, class_names)
     if config.imbalance_type != "none":
         train = _long_tailed(train, len(class_names), config, info)
-    parts = dict(name=config.dataset, train=train, test=test, class_names=class_names)
+    parts = dict(name=config.dataset, train=train, test=test, class_names=class_names,
+                 notes=list(raw.get("notes", ())))
     if train.texts is not None:
         return _text_dataset(parts, config)
     if config.augmentation == "resized_crop":
@@ -179,27 +178,36 @@ def _streamed_dataset(parts, config):
 
 
 def _decode(train, test, image_size):
-    """Decodes image-file splits into memory, after checking the memory they would need."""
-    channels, first_size = image_io.probe_image(train.files[0])
+    """Decodes image-file splits into memory, after checking the memory they would need.
+
+    Returns (train, test, note): every image gets the channels of the majority of both splits
+    (image_io.common_channels), so one odd file cannot change what the model takes.
+    """
+    first_size = image_io.probe_image(train.files[0])
     size = tuple(image_size) if image_size else None
-    # Estimated from the first image, before decoding anything.
-    needed = (len(train) + len(test)) * int(np.prod(size or first_size)) * channels
+    # Estimated from the first image as RGB, before decoding anything.
+    needed = (len(train) + len(test)) * int(np.prod(size or first_size)) * 3
     budget = image_io.memory_budget_bytes()
     if needed > budget:
         raise DataError(f"Decoded images would need {needed / 2**30:.1f} GiB, more than the "
                         f"{budget / 2**30:.1f} GiB allowed; pass a smaller --image_size.")
-    train = _materialise(train, channels, size, "train images")
-    test = _materialise(test, channels, size or train.images.shape[1:3], "test images")
-    if test.images.shape[1:] != train.images.shape[1:]:
-        raise DataError(f"Test images are {test.images.shape[1:]} but train images "
-                        f"{train.images.shape[1:]}; pass --image_size=H,W.")
-    return train, test
+    train_images, train_channels = image_io.decode_files(train.files, size, description="train images")
+    size = size or train_images[0].shape[:2]
+    test_images, test_channels = image_io.decode_files(test.files, size, description="test images")
+    if test_images[0].shape[:2] != train_images[0].shape[:2]:
+        raise DataError(f"Test images are {test_images[0].shape[:2]} but train images "
+                        f"{train_images[0].shape[:2]}; pass --image_size=H,W.")
+    channels, note = image_io.common_channels(train_channels + test_channels)
+    return (type(train)(labels=train.labels, images=image_io.stack(train_images, channels)),
+            type(test)(labels=test.labels, images=image_io.stack(test_images, channels)), note)
 
 
 def _in_memory_dataset(parts, config, raw):
     train, test = parts["train"], parts["test"]
+    notes = list(parts.get("notes", ()))
     if train.files is not None:
-        train, test = _decode(train, test, config.image_size)
+        train, test, note = _decode(train, test, config.image_size)
+        notes += [note] if note else []
     elif config.image_size and tuple(config.image_size) != train.images.shape[1:3]:
         raise DataError(f"--image_size is only used for image files; {config.dataset} images are "
                         f"{train.images.shape[1:3]}.")
@@ -215,5 +223,6 @@ def _in_memory_dataset(parts, config, raw):
         mean, std = list(raw["mean"]), list(raw["std"])
     else:
         mean, std = channel_stats(train.images)
-    return LongTailDataset(**{**parts, "train": train, "test": test}, image_shape=tuple(train.images.shape[1:]),
+    return LongTailDataset(**{**parts, "train": train, "test": test, "notes": notes},
+                           image_shape=tuple(train.images.shape[1:]),
                            mean=mean, std=std, augmentation=raw.get("augmentation", Augmentation()))

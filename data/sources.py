@@ -130,11 +130,14 @@ def scan_folder_tree(data_dir, extensions=image_io.IMAGE_EXTENSIONS, kind="image
 
 
 def read_image_list(list_file, root):
-    """Parses an ImageNet-LT-style list: `relative/path label` per line -> Split of files."""
+    """Parses an ImageNet-LT-style list: `relative/path label` per line -> Split of files.
+
+    UTF-8 (a byte-order mark is dropped). The same file listed twice is refused.
+    """
     if not os.path.isfile(list_file):
         raise DataError(f"List file {list_file} does not exist.")
-    files, labels = [], []
-    with open(list_file) as f:
+    files, labels, first_line = [], [], {}
+    with open(list_file, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -142,10 +145,17 @@ def read_image_list(list_file, root):
             if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or int(parts[1]) < 0:
                 raise DataError(f"{list_file}:{number}: expected 'relative/path label' with a "
                                 f"non-negative integer label, got {line.strip()!r}.")
-            files.append(os.path.join(root, parts[0]))
+            path = os.path.normpath(os.path.join(root, parts[0]))
+            first_line.setdefault(path, []).append(number)
+            files.append(path)
             labels.append(int(parts[1]))
     if not files:
         raise DataError(f"List file {list_file} has no entries.")
+    repeated = {p: n for p, n in first_line.items() if len(n) > 1}
+    if repeated:
+        path, lines = next(iter(repeated.items()))
+        raise DataError(f"{list_file} lists {len(repeated)} file(s) more than once, e.g. {path} on lines "
+                        f"{', '.join(map(str, lines[:3]))}; each image may appear once. Remove the duplicates.")
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:
         raise DataError(f"{len(missing)} image(s) listed in {list_file} do not exist under {root}, e.g. "
@@ -154,10 +164,18 @@ def read_image_list(list_file, root):
 
 
 def scan_image_lists(data_dir, train_list, test_list):
-    """Train / test lists (paths relative to `data_dir`); lists default to files in data_dir."""
+    """Train / test lists, each a path relative to `data_dir` (or absolute), of paths relative to `data_dir`.
+
+    Never resolved against the current directory: a stray train.txt there must not win.
+    A file in both lists is refused (test images would leak into training).
+    """
     _require_dir(data_dir, "the images named in the list files")
-    resolve = lambda p: p if os.path.isabs(p) or os.path.exists(p) else os.path.join(data_dir, p)
+    resolve = lambda p: p if os.path.isabs(p) else os.path.join(data_dir, p)  # noqa: E731
     train = read_image_list(resolve(train_list), data_dir)
     test = read_image_list(resolve(test_list), data_dir)
+    shared = sorted(set(train.files) & set(test.files))
+    if shared:
+        raise DataError(f"{len(shared)} file(s) are in both {train_list} and {test_list}, e.g. {shared[0]}: test "
+                        "images would be trained on. Each image belongs to one split.")
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1
     return dict(train=train, test=test, class_names=[f"class_{c}" for c in range(num_classes)])

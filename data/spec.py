@@ -2,7 +2,7 @@
 
 import dataclasses
 import functools
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -70,6 +70,8 @@ class LongTailDataset:
     # Text datasets: the TextVectorization layer adapted on the train split; the model
     # input is then its token ids, `image_shape` = (sequence_length,), mean/std unused.
     vectorizer: Optional[object] = None
+    # Things about the data a user should know (merged label spellings, converted images), one line each.
+    notes: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def is_text(self):
@@ -102,15 +104,34 @@ def channel_stats(images):
     return x.mean(0).tolist(), np.maximum(x.std(0), 1e-3).tolist()
 
 
-def validate_labels(split_name, labels, num_classes):
-    """Raises DataError for labels outside [0, C) or classes with no example."""
-    labels = np.asarray(labels)
+def validate_labels(split_name, labels, class_names):
+    """Raises DataError for labels outside [0, C) or, in the train split, classes with no example.
+
+    Runs on the source's splits, before any long-tailed selection: an empty class here is a
+    labelling problem (labels must be 0..C-1, each class present), not an imbalance one.
+    """
+    labels, num_classes = np.asarray(labels), len(class_names)
     if len(labels) == 0:
         raise DataError(f"The {split_name} split is empty.")
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise DataError(f"The {split_name} split has labels outside [0, {num_classes}).")
+        raise DataError(f"The {split_name} split has labels {int(labels.min())}..{int(labels.max())}, outside "
+                        f"0..{num_classes - 1}: labels must be 0..C-1 (or class names), one per class.")
     counts = np.bincount(labels, minlength=num_classes)
     empty = np.flatnonzero(counts == 0)
     if split_name == "train" and len(empty):
-        raise DataError(f"Class(es) {empty.tolist()} have no {split_name} image; every class needs "
-                        "at least one (lower the imbalance ratio, or remove the class).")
+        hint = (" They start at 1: if they are 1-based, subtract 1." if empty.tolist() == [0] else "")
+        named = ", ".join(repr(str(class_names[c])) for c in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        raise DataError(f"The train split has no example of class(es) {named} (of {num_classes}; its labels "
+                        f"are {_ranges(np.flatnonzero(counts))}). Labels must be 0..C-1 with every class "
+                        f"present.{hint}")
+
+
+def _ranges(values):
+    """'0, 2..5, 9' for sorted ints."""
+    values, parts, start = list(values), [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(f"{start}" if start == v else f"{start}..{v}")
+            start = None
+    return ", ".join(parts)

@@ -43,43 +43,73 @@ def load_text_folder(data_dir):
     return dict(train=_texts_of(tree["train"]), test=_texts_of(tree["test"]), class_names=tree["class_names"])
 
 
-def read_text_table(path, class_names=None):
-    """A CSV (.csv) or TSV (.tsv) file of `label<sep>text` rows -> (labels, texts, class_names).
+def _header(first_row, label_column, text_column, path):
+    """(label index, text index) if `first_row` is a header, else None (rows are 'label,text')."""
+    cells = [c.strip().casefold() for c in first_row]
+    wanted = {"label": label_column.strip().casefold(), "text": text_column.strip().casefold()}
+    found = {k: cells.index(v) for k, v in wanted.items() if v in cells}
+    if len(found) == 2:
+        return found["label"], found["text"]
+    named = (label_column, text_column) != ("label", "text")
+    if found or named:
+        missing = [(k, v) for k, v in (("label", label_column), ("text", text_column)) if k not in found]
+        columns = ", ".join(f"no {v!r} column (--{k}_column)" for k, v in missing)
+        raise DataError(f"{path}: the header {','.join(first_row)!r} has {columns}; rename the column, or pass "
+                        f"--{missing[0][0]}_column=NAME with its name.")
+    return None
 
-    A first row `label<sep>text` is a header and skipped. Labels are class names, or
-    integers 0..C-1. `class_names`: the train file's classes, to map a test file's labels.
+
+def read_text_table(path, class_names=None, label_column="label", text_column="text"):
+    """A CSV (.csv) or TSV (.tsv) file -> (labels, texts, class_names, notes).
+
+    A first row naming both `label_column` and `text_column` (any case) is a header, and
+    those columns are read; without one, rows are `label<sep>text`. Labels are class
+    names (compared stripped and case-folded: "Sports " and "SPORTS" are one class, named by
+    its most frequent spelling) or integers 0..C-1. `class_names`: the train file's classes,
+    to map a test file's labels. UTF-8, a byte-order mark dropped.
     """
     if not os.path.isfile(path):
         raise DataError(f"Text table {path} does not exist.")
     ext = os.path.splitext(path)[1].lower()
     if ext not in TABLE_NAMES:
         raise DataError(f"{path}: text tables are .csv or .tsv files.")
-    rows = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        for number, row in enumerate(csv.reader(f, delimiter=TABLE_NAMES[ext]), 1):
+    sep, rows, columns = TABLE_NAMES[ext], [], None
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        for number, row in enumerate(csv.reader(f, delimiter=sep), 1):
             if not row or not "".join(row).strip():
                 continue
-            if len(row) < 2:
-                raise DataError(f"{path}:{number}: expected 'label{TABLE_NAMES[ext]!r}text', got {row!r}.")
-            if number == 1 and [c.strip().lower() for c in row[:2]] == ["label", "text"]:
-                continue
-            rows.append((row[0].strip(), TABLE_NAMES[ext].join(row[1:])))
+            if columns is None and not rows:
+                columns = _header(row, label_column, text_column, path) or (0, None)
+                if columns != (0, None):
+                    continue
+            if len(row) < 2 or len(row) <= max(c for c in columns if c is not None):
+                raise DataError(f"{path}:{number}: expected 'label{sep}text', got {row!r}.")
+            label, text = columns
+            rows.append((row[label].strip(), sep.join(row[1:]) if text is None else row[text]))
     if not rows:
         raise DataError(f"{path} has no rows.")
-    names = [r[0] for r in rows]
+    spellings = {}
+    for name, _ in rows:
+        spellings.setdefault(name.casefold(), []).append(name)
+    notes = []
     if class_names is None:
-        unique = sorted(set(names), key=natural_key)
-        class_names = unique
-    index = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted(set(names) - set(index))
+        canonical = {key: max(dict.fromkeys(names), key=names.count) for key, names in spellings.items()}
+        merged = [sorted(set(names)) for names in spellings.values() if len(set(names)) > 1]
+        if merged:
+            notes.append(f"{path}: labels that differ only in case or spaces are one class: " + "; ".join(
+                " / ".join(repr(n) for n in names) for names in merged[:5]) + ("; ..." if len(merged) > 5 else ""))
+        class_names = sorted(canonical.values(), key=natural_key)
+    index = {name.casefold(): i for i, name in enumerate(class_names)}
+    unknown = sorted(set(spellings) - set(index))
     if unknown:
-        raise DataError(f"{path} has labels {unknown[:5]} that the training table does not have.")
-    labels = np.asarray([index[n] for n in names], np.int64)
-    return labels, np.asarray([r[1] for r in rows], dtype=object), list(class_names)
+        raise DataError(f"{path} has labels {[spellings[k][0] for k in unknown[:5]]} that the training table "
+                        "does not have.")
+    labels = np.asarray([index[name.casefold()] for name, _ in rows], np.int64)
+    return labels, np.asarray([r[1] for r in rows], dtype=object), list(class_names), notes
 
 
-def load_text_table(data_dir, train_file=None, test_file=None):
-    """DATA_DIR/train.csv and test.csv (or .tsv), or the files given."""
+def load_text_table(data_dir, train_file=None, test_file=None, label_column="label", text_column="text"):
+    """DATA_DIR/train.csv and test.csv (or .tsv), or the files given (see read_text_table)."""
     sources._require_dir(data_dir, "train.csv and test.csv (or .tsv) text tables")
 
     def find(given, stem):
@@ -90,10 +120,17 @@ def load_text_table(data_dir, train_file=None, test_file=None):
                 return os.path.join(data_dir, stem + ext)
         raise DataError(f"{data_dir} has no {stem}.csv or {stem}.tsv (rows 'label,text').")
 
-    labels, texts, class_names = read_text_table(find(train_file, "train"))
-    test_labels, test_texts, _ = read_text_table(find(test_file, "test"), class_names)
+    columns = dict(label_column=label_column, text_column=text_column)
+    train_path = find(train_file, "train")
+    labels, texts, class_names, notes = read_text_table(train_path, **columns)
+    test_labels, test_texts, _, _ = read_text_table(find(test_file, "test"), class_names, **columns)
+    counts = np.bincount(labels, minlength=len(class_names))
+    scarce = [f"{class_names[c]!r} ({counts[c]})" for c in np.flatnonzero(counts < 2)]
+    if scarce:
+        notes.append(f"{train_path}: class(es) with fewer than 2 training rows: {', '.join(scarce[:5])}"
+                     f"{', ...' if len(scarce) > 5 else ''}; a header row read as data, or a typo in a label?")
     return dict(train=Split(labels, texts=texts), test=Split(test_labels, texts=test_texts),
-                class_names=class_names)
+                class_names=class_names, notes=notes)
 
 
 def load_bbc_news(test_per_class=100, seed=0):

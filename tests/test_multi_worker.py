@@ -132,17 +132,26 @@ def test_sigterm_to_one_worker_stops_both_at_one_step_and_both_resume(tmp_path):
 
 
 def test_overwrite_by_the_chief_leaves_the_other_workers_folders_to_them(tmp_path):
-    from bkd_keras import run_folder
     from bkd_keras.config import TrainConfig
+    from bkd_keras.run_folder import RunFolder
+    from data import load_dataset
+
+    def overwrite(out):
+        folder = RunFolder(TrainConfig.flat(dataset="digits", output_dir=str(out), overwrite=True))
+        folder.check()
+        with folder.opened(load_dataset("digits")):
+            folder.start()
+
     out = tmp_path / "run"
     (out / ".worker1").mkdir(parents=True)
     (out / ".worker1" / "flags.json").write_text("{}")          # worker 1 already prepared its folder
     (out / "teacher").mkdir()
+    (out / "flags.json").write_text("{}")
     (out / "results.json").write_text("{}")                      # the chief's old finished run
-    run_folder.prepare(TrainConfig.flat(dataset="digits", output_dir=str(out), overwrite=True))
-    assert sorted(os.listdir(out)) == [".worker1", "flags.json"]
+    overwrite(out)
+    assert sorted(os.listdir(out)) == [".lock", ".worker1", "flags.json", "inputs.json"]
     assert (out / ".worker1" / "flags.json").read_text() == "{}"
     # A worker's own --overwrite clears its folder.
     (out / ".worker1" / "results.json").write_text("{}")
-    run_folder.prepare(TrainConfig.flat(dataset="digits", output_dir=str(out / ".worker1"), overwrite=True))
-    assert os.listdir(out / ".worker1") == ["flags.json"]
+    overwrite(out / ".worker1")
+    assert sorted(os.listdir(out / ".worker1")) == [".lock", "flags.json", "inputs.json"]

@@ -1,5 +1,7 @@
 """CoupledSGD against PyTorch's SGD update written by hand; the LR schedules."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -58,7 +60,13 @@ def test_cosine():
 
 @pytest.mark.parametrize("epochs, table", [
     # Hand-computed per-epoch LR (base 0.1, recipe: 5 warm-up epochs, x0.01 / x0.0001 at 80% / 90%).
-    (5, {1: 0.08, 2: 0.1, 3: 0.1, 4: 0.1, 5: 1e-5}),           # warm-up capped at 5 / 4 = 1.25 epochs
+    # 3 epochs: warm-up capped at 0.75 (no epoch inside it); 0.8 * 3 = 2.4 -> 2 and 0.9 * 3 = 2.7 -> 3
+    # would leave the last stage no epoch, so the drops come after epochs 1 and 2.
+    (3, {1: 0.1, 2: 0.001, 3: 1e-5}),
+    # 5 epochs: warm-up 1.25 (epoch 1 at 0.1 * 1 / 1.25); 4.0 -> 4 and 4.5 -> 4 collide: after 3 and 4.
+    (5, {1: 0.08, 2: 0.1, 3: 0.1, 4: 0.001, 5: 1e-5}),
+    # 7 epochs: warm-up 1.75 (epoch 1 at 0.1 / 1.75); 5.6 -> 6 and 6.3 -> 6 collide: after 5 and 6.
+    (7, {1: 0.1 / 1.75, 2: 0.1, 5: 0.1, 6: 0.001, 7: 1e-5}),
     (20, {1: 0.02, 2: 0.04, 3: 0.06, 4: 0.08, 5: 0.1, 6: 0.1, 16: 0.1, 17: 0.001, 18: 0.001, 19: 1e-5, 20: 1e-5}),
     (200, {1: 0.02, 5: 0.1, 6: 0.1, 160: 0.1, 161: 0.001, 180: 0.001, 181: 1e-5, 200: 1e-5}),
 ])
@@ -70,6 +78,29 @@ def test_the_schedule_keeps_warmup_peak_and_decay_at_any_length(epochs, table):
     assert min(s.boundaries) >= s.warmup_epochs                   # drops never inside the warm-up
     clone = WarmupStepDecay.from_config(s.get_config())
     assert clone.lr_at_epoch(1) == pytest.approx(table[1])
+
+
+def test_too_few_epochs_keep_the_peak_and_say_so():
+    from bkd_keras.schedules import step_boundaries
+    assert step_boundaries(2, 0.5, (0.8, 0.9)) == ([], "2 epochs are too few for the step schedule's 2 LR drops "
+                                                   "after a 0.5-epoch warm-up (it needs >= 3); the LR stays at its peak.")
+    assert step_boundaries(3, 0.75, (0.8, 0.9)) == ([1, 2], None)
+    s = scaled_step_schedule(0.05, 1, 2, warmup_epochs=2)
+    assert [s.lr_at_epoch(e) for e in (1, 2)] == [0.05, 0.05] and "too few" in s.note
+    assert s.describe(2) == "LR by epoch 1-2: 0.05"
+    assert scaled_step_schedule(0.1, 1, 5).describe(5) == "LR by epoch 1: 0.08, 2-3: 0.1, 4: 0.001, 5: 1e-05"
+
+
+def test_the_warmup_used_is_what_the_run_folder_records(tmp_path):
+    from bkd_keras.runner import run
+    from conftest import small_config
+    config = small_config(tmp_path, epochs=2, teacher_epochs=5, warmup_epochs=5, method="ce", stage="teacher")
+    lines = []
+    run(config, log=lines.append)
+    with open(tmp_path / "run" / "flags.json") as f:
+        assert json.load(f)["warmup_epochs"] == 0.5               # a quarter of the shorter stage's 2
+    assert "WARNING: --warmup_epochs=5 is more than a quarter of 2 epochs; the warm-up is 0.5 epochs." in lines
+    assert "[teacher] LR by epoch 1-3: 0.1, 4: 0.001, 5: 1e-05" in lines
 
 
 def test_cosine_warmup_is_capped_too():
