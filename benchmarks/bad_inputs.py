@@ -98,6 +98,119 @@ def make_unfinished_runs(tmp, good):
             "backups": ["--stage=teacher", "--epochs=1", f"--output_dir={tmp}/resume_backups"]}
 
 
+def _gray_first_tree(root):
+    make_tree(root)
+    _png(os.path.join(root, "train", "cat", "0.png"), (8, 8, 1))     # the first file the scan meets
+    return root
+
+
+def _lists(root, train, test):
+    for name, lines in (("train.txt", train), ("test.txt", test)):
+        with open(os.path.join(root, name), "w", encoding="utf-8-sig") as f:    # with a byte-order mark
+            f.write("\n".join(lines) + "\n")
+    return root
+
+
+def _table(root, rows, test_rows):
+    os.makedirs(root)
+    with open(os.path.join(root, "train.csv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    with open(os.path.join(root, "test.csv"), "w") as f:
+        f.write("\n".join(test_rows) + "\n")
+    return root
+
+
+def folder_and_data_cases(tmp, good, finished):
+    """Cases of the run folder's safety and of data that must not quietly change shape:
+    [(name, args, folder whose files must all survive or None)]."""
+    lists = [f"train/{c}/{i}.png {n}" for n, c in enumerate(("cat", "dog")) for i in range(3)]
+    tests = ["test/cat/0.png 0", "test/dog/0.png 1"]
+    listed = lambda name, train, test=tests: _lists(make_tree(os.path.join(tmp, name)), train, test)  # noqa: E731
+    rows = ["sports,goal", "Sports ,match", "SPORTS,win", "business,bank", "business,shares", "tech,chip", "tech,code"]
+    mine = os.path.join(tmp, "mine")
+    os.makedirs(mine)
+    with open(os.path.join(mine, "thesis.tex"), "w") as f:
+        f.write("years of work")
+    broken_flags = os.path.join(tmp, "broken_flags")
+    os.makedirs(broken_flags)
+    with open(os.path.join(broken_flags, "flags.json"), "w") as f:
+        f.write("{not json")
+    with open(os.path.join(tmp, "junk.keras"), "wb") as f:
+        f.write(b"PK\x03\x04 truncated")
+    text = ["--dataset=text_table", "--backbone=textcnn", "--mixup_alpha=0", "--embeddings=random",
+            "--imbalance_type=none", "--batch_size=2", "--epochs=1"]
+    tree = ["--dataset=folder", "--imbalance_type=none", "--batch_size=2", "--epochs=1"]
+    return [
+        ("--overwrite of a finished run, --data_dir typo", ["--overwrite", f"--output_dir={finished}",
+                                                            "--dataset=folder", f"--data_dir={tmp}/goood"], finished),
+        ("--overwrite of a finished run, batch too large", ["--overwrite", f"--output_dir={finished}",
+                                                            "--batch_size=100000"], finished),
+        ("--overwrite with the data folder as --output_dir", [*tree, "--overwrite", f"--data_dir={good}",
+                                                              f"--output_dir={good}"], good),
+        ("--overwrite of a folder that is not a run", [*tree, "--overwrite", f"--data_dir={good}",
+                                                       f"--output_dir={mine}"], mine),
+        ("--output_dir is a file", [f"--output_dir={tmp}/junk.keras"], None),
+        ("--output_dir under a file", [f"--output_dir={tmp}/junk.keras/run"], None),
+        ("run folder in use by another process", ["--epochs=1", f"--output_dir={tmp}/locked"], None),
+        ("invalid JSON in flags.json", [f"--output_dir={broken_flags}"], broken_flags),
+        ("junk .keras as --teacher", ["--method=kd", "--stage=student", f"--teacher={tmp}/junk.keras"], None),
+        ("first image grayscale in a colour tree (trains)", [*tree, f"--data_dir={_gray_first_tree(os.path.join(tmp, 'gray'))}"], None),
+        ("a folder named x.png among the images (trains)",
+         [*tree, f"--data_dir={_dir_named_like_an_image(make_tree(os.path.join(tmp, 'xdir')))}"], None),
+        ("only one class", ["--dataset=folder", "--imbalance_type=none",
+                            f"--data_dir={_one_class(os.path.join(tmp, 'one'))}"], None),
+        ("list with a duplicate entry", ["--dataset=list", "--imbalance_type=none",
+                                         f"--data_dir={listed('dup', lists + [lists[0]])}"], None),
+        ("list with a test image in train", ["--dataset=list", "--imbalance_type=none",
+                                             f"--data_dir={listed('leak', lists + ['test/cat/0.png 0'])}"], None),
+        ("list with 1-based labels", ["--dataset=list", "--imbalance_type=none", f"--data_dir={listed('one_based', [l[:-1] + str(int(l[-1]) + 1) for l in lists], ['test/cat/0.png 1', 'test/dog/0.png 2'])}"], None),
+        ("list with a BOM, train.txt also in the current directory (trains)",
+         ["--dataset=list", "--imbalance_type=none", "--batch_size=2", "--epochs=1",
+          f"--data_dir={listed('bom', lists)}"], None),
+        ("text table header 'category,text'", [*text, f"--data_dir={_table(os.path.join(tmp, 'hdr'), ['category,text'] + rows, ['tech,cpu'])}"], None),
+        ("text table labels differing in case / spaces (trains)",
+         [*text, f"--data_dir={_table(os.path.join(tmp, 'case'), rows, ['tech,cpu', 'sports,ball'])}"], None),
+        ("5 epochs, no preset (trains)", [*tree, f"--data_dir={good}", "--epochs=5", "--preset=none"], None),
+    ]
+
+
+def _dir_named_like_an_image(root):
+    os.makedirs(os.path.join(root, "train", "cat", "x.png"))
+    return root
+
+
+def _one_class(root):
+    make_tree(root)
+    for split in ("train", "test"):
+        shutil.rmtree(os.path.join(root, split, "dog"))
+    return root
+
+
+def _files(folder):
+    """{relative path: bytes} of every file under `folder`."""
+    out = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                out[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+    return out
+
+
+def _message(result, tmp):
+    """The error line, else the run's WARNING lines, else that it trained."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or "FATAL" in line]
+    warnings = [line.strip() for line in result.stdout.splitlines() if "WARNING" in line]
+    if errors:
+        message = errors[-1]
+    elif warnings:
+        message = " / ".join(warnings)
+    elif result.returncode == 0:
+        message = "(trained; no message)"
+    else:
+        message = result.stderr.strip().splitlines()[-1]
+    return message.replace(tmp, "TMP")
+
+
 def main():
     tmp = tempfile.mkdtemp()
     good = make_tree(os.path.join(tmp, "good"))
@@ -173,21 +286,40 @@ def main():
     ]
     subprocess.run([sys.executable, "-m", "bkd_keras.train", f"--output_dir={finished}", "--epochs=1",
                     "--verbose=0"], capture_output=True, check=True)
+    cases = [(name, args, None) for name, args in cases] + folder_and_data_cases(tmp, good, finished)
+    # A process holding the lock of TMP/locked for the "in use" case.
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from bkd_keras.config import TrainConfig; "
+                               "from bkd_keras.run_folder import RunFolder; "
+                               f"f = RunFolder(TrainConfig.flat(output_dir='{tmp}/locked')); f._acquire(); "
+                               "print('locked', flush=True); time.sleep(3600)"], stdout=subprocess.PIPE, text=True)
+    holder.stdout.readline()
+    stray = os.path.join(tmp, "cwd")      # a train.txt in the current directory must not be read
+    os.makedirs(stray)
+    with open(os.path.join(stray, "train.txt"), "w") as f:
+        f.write("nothing/here.png 0\n")
     rows = ["| bad input | flags | exit | seconds | message |", "|---|---|---|---|---|"]
-    for name, args in cases:
+    for name, args, keep in cases:
         if not any(a.startswith("--output_dir") for a in args):
             args = args + [f"--output_dir={tmp}/out-{len(rows)}"]
+        before = _files(keep) if keep else None
         start = time.time()
-        r = subprocess.run([sys.executable, "-m", "bkd_keras.train", *args, "--verbose=0"],
-                           capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-        lines = [l for l in r.stderr.splitlines() if l.startswith("error:") or "FATAL" in l]
-        message = (lines[-1] if lines else r.stderr.strip().splitlines()[-1]).replace(tmp, "TMP")
+        r = subprocess.run([sys.executable, "-m", "bkd_keras.train", *args, "--verbose=0"], cwd=stray,
+                           capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+                                                                    PYTHONPATH=os.getcwd()))
+        message = _message(r, tmp)
+        if keep:
+            after = _files(keep)
+            kept = sum(after.get(path) == data for path, data in before.items())
+            message += f" ({kept} of {len(before)} files in {keep.replace(tmp, 'TMP')} unchanged)"
         shown = " ".join(a.replace(tmp, "TMP") for a in args if not a.startswith(f"--output_dir={tmp}/out"))
         rows.append(f"| {name} | `{shown}` | {r.returncode} | {time.time() - start:.1f} | {message.replace('|', '/')} |")
         print(rows[-1], flush=True)
+    holder.kill()
     with open("benchmarks/bad_inputs.md", "w") as f:
         f.write("# Bad inputs and the message each gets\n\nGenerated by `python -m benchmarks.bad_inputs` "
-                "(seconds include ~5 s of TensorFlow start-up; no training starts in any case).\n\n")
+                "(seconds include ~5 s of TensorFlow start-up). Rows marked \"(trains)\" are inputs that are "
+                "accepted and corrected, with the warning shown; every other row is refused before training "
+                "starts. For cases run on an existing folder, the count of its files left unchanged is given.\n\n")
         f.write("\n".join(rows) + "\n")
 
 

@@ -76,18 +76,12 @@ class MethodConfig:
     beta: float = 0.9999
     distillation_weight: float = 1.0
     mixup_alpha: float = 1.0
-    # Deferred class weights switch on at bkd_start_epoch (0-based) if given, else at
-    # round(bkd_start_fraction * epochs) (RECIPE.md: CIFAR-10 160 of 200, i.e. 0.8).
+    # Deferred class weights switch on at bkd_start_epoch (0-based) if given, else at the method's
+    # own fraction or this recipe fraction of the epochs (methods.Method.switch_epoch).
     bkd_start_epoch: Optional[int] = None
     bkd_start_fraction: float = 0.0
     # A method's own settings (e.g. la_tau), by name; the method supplies the defaults.
     options: Tuple[Tuple[str, float], ...] = ()
-
-    def switch_epoch(self, epochs):
-        """The 0-based epoch at which deferred class weights switch on, in a stage of `epochs`."""
-        if self.bkd_start_epoch is not None:
-            return int(self.bkd_start_epoch)
-        return int(round(self.bkd_start_fraction * epochs))
 
     def option(self, name, default):
         return dict(self.options).get(name, default)

@@ -118,13 +118,22 @@ class Distiller(keras.Model):
             experts = self._views.student(images, training=True) if self._views.student is not None \
                 else ops.expand_dims(self.student(images, training=True), 1)
             logits = ops.mean(experts, axis=1)
-            ce = losses_lib.expert_sum(self.classification_loss, targets, experts)
+            ce_share = None
+            if getattr(self.classification_loss, "weighted_mean", False):   # its authors' weighted mean
+                ce_share, ce = self.classification_loss.batch_loss(targets, experts, _global_sum)
+            else:
+                ce = losses_lib.expert_sum(self.classification_loss, targets, experts)
             per_example = ce
             if teacher_logits is not None:
                 kd = losses_lib.expert_distillation(self.distillation_loss, teacher_logits, experts)
                 per_example = per_example + self.distillation_weight * kd
-            # Mean over the GLOBAL batch: apply_gradients sums replica gradients.
-            loss = ops.sum(per_example) / _global_batch_size(batch)
+            # Reduced over the GLOBAL batch: apply_gradients sums replica gradients.
+            if ce_share is None:
+                loss = ops.sum(per_example) / _global_batch_size(batch)
+            else:
+                loss = ce_share
+                if teacher_logits is not None:
+                    loss = loss + self.distillation_weight * ops.sum(kd) / _global_batch_size(batch)
             if self.student.losses:
                 loss = loss + ops.sum(self.student.losses) / _num_replicas()
             scaled_loss = self.optimizer.scale_loss(loss)
@@ -221,10 +230,15 @@ def _num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def _global_batch_size(local_batch):
-    # all_reduce gives the exact global size, also for an uneven last batch.
+def _global_sum(local):
+    """A per-replica scalar summed over the replicas (itself on one device)."""
     ctx = tf.distribute.get_replica_context()
-    local = ops.cast(local_batch, "float32")
+    local = ops.cast(local, "float32")
     if ctx is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
         return local
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def _global_batch_size(local_batch):
+    # all_reduce gives the exact global size, also for an uneven last batch.
+    return _global_sum(local_batch)

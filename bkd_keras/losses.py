@@ -13,6 +13,11 @@ Paper notation: z_t / z_s teacher / student logits, T temperature, w class weigh
         (Wang et al. 2021; z_bar the experts' mean, T per class after the DRW switch)
 Multi-expert students (models/ride_resnet.py) apply the other losses to every expert's
 logits and sum them (`expert_sum`), as RIDE sums its experts' individual losses.
+
+Reduction over the batch: the caller divides the sum of the per-example values by the global
+batch size B, except for losses with `weighted_mean` (LDAM-DRW, RIDE: PyTorch's
+F.cross_entropy(weight=w)), whose class-weighted CE is divided by the batch's sum of label
+weights sum_i w_{y_i} instead (`batch_loss`). Which method uses which is said in methods.py.
 """
 
 import keras
@@ -65,6 +70,12 @@ def soft_cross_entropy(y_true, logits, class_weights=None):
     if class_weights is not None:
         targets = targets * ops.cast(class_weights, "float32")
     return -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+
+
+def label_weights(y_true, class_weights):
+    """Each example's label weight sum_c w_c y_c, (B,) (w_{y_i} for hard labels; mixed for mixup)."""
+    weights = ops.cast(class_weights, "float32")
+    return ops.sum(_as_targets(y_true, weights.shape[-1]) * weights, axis=-1)
 
 
 def log_prior(class_counts):
@@ -120,15 +131,18 @@ class ClassificationLoss(keras.losses.Loss):
       margins: (C,) LDAM margins subtracted from the target logit(s).
       scale: logit scale s (LDAM uses 30 on a cosine head).
       reweight: r in {0, 1}, a non-trainable variable switched by `DeferredReweighting`.
+      weighted_mean: reduce over the batch by the sum of the label weights w_{y_i}^r instead of
+        the batch size (`batch_loss`), as PyTorch's F.cross_entropy(weight=w) does.
     """
 
     def __init__(self, class_weights=None, logit_adjustment=None, margins=None, scale=1.0, reweight=1.0,
-                 name="classification_loss", reduction=None, **kwargs):
+                 weighted_mean=False, name="classification_loss", reduction=None, **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
         self.class_weights = _floats(class_weights)
         self.logit_adjustment = _floats(logit_adjustment)
         self.margins = _floats(margins)
         self.scale = float(scale)
+        self.weighted_mean = bool(weighted_mean) and class_weights is not None
         as_np = lambda v: None if v is None else np.asarray(v, np.float32)
         self._log_weights = None if class_weights is None else np.log(as_np(self.class_weights))
         self._adjust, self._margins = as_np(self.logit_adjustment), as_np(self.margins)
@@ -142,13 +156,23 @@ class ClassificationLoss(keras.losses.Loss):
             logits = logits - self._margins * _as_targets(y_true, logits.shape[-1])
         if self.scale != 1.0:
             logits = logits * self.scale
-        weights = None if self._log_weights is None else ops.exp(self.reweight * self._log_weights)
-        return soft_cross_entropy(y_true, logits, weights)
+        return soft_cross_entropy(y_true, logits, self._weights())
+
+    def _weights(self):
+        return None if self._log_weights is None else ops.exp(self.reweight * self._log_weights)
+
+    def batch_loss(self, y_true, expert_logits, global_sum):
+        """(this loss's share of the step's loss, per-example values (B,)) for experts' logits (B, E, C):
+        the per-example values summed over the global batch, divided by the global sum of label
+        weights sum_i w_{y_i}^r (`weighted_mean`; before a deferred switch r = 0 makes that B)."""
+        per_example = expert_sum(self, y_true, expert_logits)
+        weights = self._weights() if self.weighted_mean else ops.ones((expert_logits.shape[-1],))
+        return ops.sum(per_example) / global_sum(ops.sum(label_weights(y_true, weights))), per_example
 
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights,
                 "logit_adjustment": self.logit_adjustment, "margins": self.margins, "scale": self.scale,
-                "reweight": float(ops.convert_to_numpy(self.reweight))}
+                "reweight": float(ops.convert_to_numpy(self.reweight)), "weighted_mean": self.weighted_mean}
 
 
 @keras.saving.register_keras_serializable(package="bkd_keras")
@@ -242,11 +266,13 @@ class RIDELoss(keras.losses.Loss):
     + 1 - reweight_factor normalised to max 1 (RIDE: more frequent classes get a higher
     temperature after the switch). z_bar's distribution is a fixed target (no gradient).
     RIDE's defaults: diversity 0.2, temperature 1, reweight_factor 0.05, margins up to 0.5,
-    scale 30. As elsewhere here, the weighted CE is summed over the batch and divided by
-    its size (RIDE's PyTorch code divides by the sum of the batch's weights).
+    scale 30. Reduced as RIDE's model/loss.py does (`batch_loss`): each expert's weighted CE
+    over the batch's sum of label weights sum_i w_{y_i}^r (F.cross_entropy(weight=w)), the
+    diversity KL over the batch size (F.kl_div(reduction='batchmean')).
     """
 
     takes_experts = True
+    weighted_mean = True
 
     def __init__(self, class_weights, margins, diversity_weights, scale=30.0, diversity=0.2, temperature=1.0,
                  reweight=1.0, name="ride_loss", reduction=None, **kwargs):
@@ -261,21 +287,34 @@ class RIDELoss(keras.losses.Loss):
         self._margins = np.asarray(self.margins, np.float32)
         self.reweight = keras.Variable(float(reweight), trainable=False, dtype="float32", name="ce_reweight")
 
-    def call(self, y_true, y_pred):
+    def _parts(self, y_true, y_pred):
+        """(experts' weighted LDAM CE, experts' diversity term, label weights), each (B,), summed over experts."""
         z = ops.cast(y_pred, "float32") * self.scale
         targets = _as_targets(y_true, z.shape[-1])
         weights = ops.exp(self.reweight * self._log_weights)
         temperature = self.temperature * ops.exp(self.reweight * self._log_diversity)
         mean_t2 = ops.square(ops.mean(temperature))
         log_target = ops.stop_gradient(ops.log_softmax(ops.mean(z, axis=1) / temperature, axis=-1))
-        total = 0.0
+        ldam, diversity = 0.0, 0.0
         for e in range(z.shape[1]):
             z_e = z[:, e]
-            total = total + soft_cross_entropy(targets, z_e - self.scale * self._margins * targets, weights)
+            ldam = ldam + soft_cross_entropy(targets, z_e - self.scale * self._margins * targets, weights)
             log_p = ops.log_softmax(z_e / temperature, axis=-1)
             kl = ops.sum(ops.exp(log_target) * (log_target - log_p), axis=-1)
-            total = total - self.diversity * mean_t2 * kl
-        return total
+            diversity = diversity - self.diversity * mean_t2 * kl
+        return ldam, diversity, ops.sum(targets * weights, axis=-1)
+
+    def call(self, y_true, y_pred):
+        ldam, diversity, _ = self._parts(y_true, y_pred)
+        return ldam + diversity
+
+    def batch_loss(self, y_true, expert_logits, global_sum):
+        """(this loss's share of the step's loss, per-example values (B,)): the CE part over the global
+        sum of label weights, the diversity part over the global batch size."""
+        ldam, diversity, label_weight = self._parts(y_true, expert_logits)
+        batch = ops.cast(ops.shape(label_weight)[0], "float32")
+        share = ops.sum(ldam) / global_sum(ops.sum(label_weight)) + ops.sum(diversity) / global_sum(batch)
+        return share, ldam + diversity
 
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights, "margins": self.margins,

@@ -62,6 +62,8 @@ class Method:
     experts: "any" (single or multi-expert backbones), or "required" (RIDE's loss; a multi-expert
       backbone). expert_targets: with a multi-expert teacher, expert e distils from teacher
       expert e instead of the teacher's ensemble.
+    reduction: how the classification loss is reduced over a batch, as the method's authors do
+      it (REDUCTIONS): "batch_mean" (sum / B) or "weighted_mean" (sum / sum_i w_{y_i}).
     """
     description: str
     classification: Callable = _plain_ce
@@ -72,6 +74,7 @@ class Method:
     settings: Tuple[Setting, ...] = ()
     experts: str = "any"
     expert_targets: bool = False
+    reduction: str = "batch_mean"
 
     @property
     def needs_teacher(self):
@@ -88,10 +91,22 @@ class Method:
         """{setting name: value} of this method's settings in `config` (a MethodConfig)."""
         return {s.name: float(config.option(s.name, s.default)) for s in self.settings}
 
+    def switch_epoch(self, config, epochs):
+        """The 0-based epoch at which this method's deferred class weights switch on, in a stage of
+        `epochs`: --bkd_start_epoch if given; else a method with its own deferral (LDAM-DRW, RIDE:
+        --drw_start_fraction, 0.8 = their authors' epoch 160 of 200 on CIFAR-10 and CIFAR-100 alike)
+        switches there, and BKD's family at the recipe's --bkd_start_fraction (its authors: 0.8 on
+        CIFAR-10, 0 on CIFAR-100)."""
+        if config.bkd_start_epoch is not None:
+            return int(config.bkd_start_epoch)
+        own = [s for s in self.settings if s is DRW_START]
+        fraction = self.options(config)[DRW_START.name] if own else config.bkd_start_fraction
+        return int(round(fraction * epochs))
+
     def build(self, class_counts, config, epochs):
         """The method's Losses for a stage of `epochs` epochs (build under the strategy's scope)."""
         weights = losses_lib.effective_number_weights(class_counts, config.beta)
-        switch = config.switch_epoch(epochs) if self.deferred else 0
+        switch = self.switch_epoch(config, epochs) if self.deferred else 0
         start = 0.0 if switch > 0 else 1.0
         ctx = LossContext(tuple(class_counts), weights, self.options(config),
                           start if self.defers == "classification" else 1.0)
@@ -106,7 +121,23 @@ class Method:
         return Losses(classification, distillation, (deferred.reweight,) if deferred is not None else (), switch)
 
 
+# Each reduction convention and where its authors' code has it (a method's `reduction`).
+REDUCTIONS = {
+    # Every method not listed under weighted_mean; CB too: Cui et al.'s TensorFlow code takes the
+    # weighted sum over the batch divided by B.
+    "batch_mean": "sum over the batch / B (a torch .mean() or nn.CrossEntropyLoss() without weights)",
+    # LDAM-DRW (kaidic/LDAM-DRW): losses.py, LDAMLoss.forward's return F.cross_entropy(self.s*output,
+    # target, weight=self.weight), and cifar_train.py's DRW rule nn.CrossEntropyLoss(weight=per_cls_weights).
+    # RIDE (frank-xwang/RIDE-LongTailRecognition): model/loss.py line 229, self.base_loss(final_output,
+    # target, weight=self.per_cls_weights_base); its diversity KL (line 245) is reduction='batchmean'.
+    "weighted_mean": "class-weighted CE summed over the batch / sum_i w_{y_i} (PyTorch's cross_entropy with "
+                     "weight=w); RIDE's diversity term / B",
+}
+
 LA_TAU = Setting("la_tau", 1.0, "tau of the logit-adjusted loss (--method=la).")
+DRW_START = Setting("drw_start_fraction", 0.8, "LDAM-DRW / RIDE: their class re-weighting switches on at this "
+                                               "fraction of --epochs (their authors: epoch 160 of 200 on every "
+                                               "dataset); --bkd_start_epoch overrides it.")
 LDAM_MAX_MARGIN = Setting("ldam_max_margin", 0.5, "Largest LDAM margin (--method=ldam_drw).")
 LDAM_SCALE = Setting("ldam_scale", 30.0, "LDAM logit scale s on the cosine head (--method=ldam_drw).")
 RIDE_DIVERSITY = Setting("ride_diversity", 0.2, "RIDE: weight of the experts' diversity (KL) term, which is "
@@ -135,8 +166,9 @@ METHODS = {
     "ldam_drw": Method("LDAM margins on a cosine head with deferred re-weighting (Cao et al. 2019)",
                        lambda ctx: losses_lib.ClassificationLoss(
                            ctx.weights, margins=losses_lib.ldam_margins(ctx.class_counts, ctx.options["ldam_max_margin"]),
-                           scale=ctx.options["ldam_scale"], reweight=ctx.reweight),
-                       defers="classification", head="cosine", settings=(LDAM_MAX_MARGIN, LDAM_SCALE)),
+                           scale=ctx.options["ldam_scale"], reweight=ctx.reweight, weighted_mean=True),
+                       defers="classification", head="cosine", settings=(LDAM_MAX_MARGIN, LDAM_SCALE, DRW_START),
+                       reduction="weighted_mean"),
     "ride": Method("RIDE: per-expert LDAM-DRW + distribution-aware diversity loss on a multi-expert model "
                    "(Wang et al. 2021)",
                    lambda ctx: losses_lib.RIDELoss(
@@ -144,8 +176,9 @@ METHODS = {
                        losses_lib.ride_diversity_weights(ctx.class_counts, ctx.options["ride_reweight_factor"]),
                        scale=ctx.options["ldam_scale"], diversity=ctx.options["ride_diversity"],
                        temperature=ctx.options["ride_temperature"], reweight=ctx.reweight),
-                   defers="classification", head="cosine", experts="required",
-                   settings=(LDAM_MAX_MARGIN, LDAM_SCALE, RIDE_DIVERSITY, RIDE_TEMPERATURE, RIDE_REWEIGHT_FACTOR)),
+                   defers="classification", head="cosine", experts="required", reduction="weighted_mean",
+                   settings=(LDAM_MAX_MARGIN, LDAM_SCALE, DRW_START, RIDE_DIVERSITY, RIDE_TEMPERATURE,
+                             RIDE_REWEIGHT_FACTOR)),
     "kd": Method("plain knowledge distillation from the CE teacher", distillation="kd"),
     "kd_mixup": Method("plain KD with mixup", distillation="kd", mixup=True),
     "weighted_kd": Method("BKD without mixup", distillation="bkd", defers="distillation"),

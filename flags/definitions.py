@@ -97,10 +97,11 @@ flags.DEFINE_float("temperature", _D.temperature, "Distillation temperature T (>
 flags.DEFINE_float("beta", _D.beta, "Effective-number beta in [0, 1]; 1 = inverse frequency.")
 flags.DEFINE_float("distillation_weight", _D.distillation_weight, "lambda, the weight of the KD term.")
 flags.DEFINE_float("mixup_alpha", _D.mixup_alpha, "Mixup Beta(alpha, alpha) for methods with mixup; 0 disables.")
-flags.DEFINE_integer("bkd_start_epoch", None, "Deferred class weights (BKD's KD term, LDAM-DRW's CE): off "
-                     "before this (0-based) epoch. Default: --bkd_start_fraction of --epochs.")
-flags.DEFINE_float("bkd_start_fraction", _D.bkd_start_fraction, "Deferred class weights switch on at this "
-                   "fraction of --epochs unless --bkd_start_epoch is given (the cifar10_lt preset: 0.8).")
+flags.DEFINE_integer("bkd_start_epoch", None, "Deferred class weights (BKD's KD term, LDAM-DRW's and RIDE's "
+                     "CE): off before this (0-based) epoch, for any method. Default: the method's rule "
+                     "(--bkd_start_fraction for BKD, KD-family; --drw_start_fraction for LDAM-DRW, RIDE).")
+flags.DEFINE_float("bkd_start_fraction", _D.bkd_start_fraction, "BKD / weighted KD: the class weights switch on "
+                   "at this fraction of --epochs (the cifar10_lt preset: 0.8; cifar100_lt: 0, as the authors).")
 for _setting in all_settings():     # each method's own settings
     flags.DEFINE_float(_setting.name, _setting.default, _setting.help)
 # Runtime

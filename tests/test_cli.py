@@ -9,6 +9,7 @@ import keras
 import pytest
 
 from bkd_keras.config import ConfigError
+from bkd_keras.methods import METHODS
 from bkd_keras.runner import run
 from conftest import small_config
 from models import build_backbone
@@ -61,15 +62,15 @@ def test_presets_resolve_and_scale_the_deferred_switch():
     fv(["prog", "--dataset=cifar10", "--epochs=40"])
     c = definitions.resolve(fv)
     assert (c.model.backbone, c.optim.batch_size, c.data.imbalance_ratio) == ("resnet32", 128, 100.0)
-    assert c.method.switch_epoch(c.optim.epochs) == 32
+    assert METHODS[c.method.method].switch_epoch(c.method, c.optim.epochs) == 32
     assert c.data.mean == pytest.approx((0.4914, 0.4822, 0.4465))
     fv.unparse_flags()
     fv(["prog", "--dataset=folder", "--data_dir=/x", "--preset=cifar100_lt", "--batch_size=64"])
     c = definitions.resolve(fv)
-    assert (c.optim.batch_size, c.method.switch_epoch(c.optim.epochs), c.optim.epochs) == (64, 0, 200)
+    assert (c.optim.batch_size, METHODS["bkd"].switch_epoch(c.method, c.optim.epochs), c.optim.epochs) == (64, 0, 200)
     fv.unparse_flags()
     fv(["prog", "--preset=cifar10_lt", "--bkd_start_epoch=7", "--dataset=folder", "--data_dir=/x"])
-    assert definitions.resolve(fv).method.switch_epoch(200) == 7
+    assert METHODS["bkd"].switch_epoch(definitions.resolve(fv).method, 200) == 7
     fv.unparse_flags()
 
 

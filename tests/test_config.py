@@ -57,11 +57,26 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
     assert datasets == ["dataset 1", "dataset 2", "dataset 1"] and len(loaded) == 2
 
 
-def test_switch_epoch_has_one_rule():
-    assert MethodConfig(bkd_start_fraction=0.8).switch_epoch(200) == 160
-    assert MethodConfig(bkd_start_fraction=0.8).switch_epoch(20) == 16
-    assert MethodConfig(bkd_start_fraction=0.8, bkd_start_epoch=5).switch_epoch(200) == 5
-    assert MethodConfig().switch_epoch(200) == 0
+@pytest.mark.parametrize("recipe, method, epochs, switch", [
+    # CIFAR-10-LT: every deferring method switches at 80% (160 of 200).
+    ("cifar10_lt", "bkd", 200, 160), ("cifar10_lt", "weighted_kd", 200, 160),
+    ("cifar10_lt", "ldam_drw", 200, 160), ("cifar10_lt", "ride", 200, 160),
+    # CIFAR-100-LT: BKD's authors re-weight from the start; LDAM-DRW's and RIDE's still at 160.
+    ("cifar100_lt", "bkd", 200, 0), ("cifar100_lt", "weighted_kd", 200, 0),
+    ("cifar100_lt", "ldam_drw", 200, 160), ("cifar100_lt", "ride", 200, 160),
+    ("cifar100_lt", "ldam_drw", 20, 16),
+])
+def test_deferral_belongs_to_the_method_within_a_recipe(recipe, method, epochs, switch):
+    from bkd_keras.methods import METHODS
+    from flags.presets import PRESETS
+    config = MethodConfig(method=method, bkd_start_fraction=PRESETS[recipe]["bkd_start_fraction"])
+    assert METHODS[method].switch_epoch(config, epochs) == switch
+    # An explicit flag still overrides it.
+    explicit = MethodConfig(method=method, bkd_start_fraction=0.5, bkd_start_epoch=7)
+    assert METHODS[method].switch_epoch(explicit, epochs) == 7
+    if method in ("ldam_drw", "ride"):
+        own = MethodConfig(method=method, options=(("drw_start_fraction", 0.5),))
+        assert METHODS[method].switch_epoch(own, epochs) == epochs // 2
 
 
 @pytest.mark.parametrize("values, message", [
