@@ -146,6 +146,9 @@ def main(argv):
     from bkd_keras.methods import METHODS
     variants = list(dict.fromkeys(["ce"] + FLAGS.methods))     # the teacher first
     unknown = [v for v in variants if resolve_variant(v)[0] not in METHODS]
+    if "ce" not in FLAGS.methods and not any(METHODS[resolve_variant(v)[0]].needs_teacher
+                                             for v in variants if v not in unknown):
+        variants.remove("ce")          # nobody needs the teacher: neither trained nor checked
     if unknown:
         raise app.UsageError(f"Unknown --methods {unknown}; valid: {', '.join(sorted(METHODS))}, "
                              f"{', '.join(VARIANTS)}, or METHOD_T<value> / METHOD_beta<value>.")
