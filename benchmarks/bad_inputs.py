@@ -137,9 +137,10 @@ def folder_and_data_cases(tmp, good, finished):
         f.write("{not json")
     with open(os.path.join(tmp, "junk.keras"), "wb") as f:
         f.write(b"PK\x03\x04 truncated")
+    short = ["--epochs=3", "--warmup_epochs=0"]      # a schedule with all its stages: no schedule notes
     text = ["--dataset=text_table", "--backbone=textcnn", "--mixup_alpha=0", "--embeddings=random",
-            "--imbalance_type=none", "--batch_size=2", "--epochs=1"]
-    tree = ["--dataset=folder", "--imbalance_type=none", "--batch_size=2", "--epochs=1"]
+            "--imbalance_type=none", "--batch_size=2", *short]
+    tree = ["--dataset=folder", "--imbalance_type=none", "--batch_size=2", *short]
     return [
         ("--overwrite of a finished run, --data_dir typo", ["--overwrite", f"--output_dir={finished}",
                                                             "--dataset=folder", f"--data_dir={tmp}/goood"], finished),
@@ -165,12 +166,15 @@ def folder_and_data_cases(tmp, good, finished):
                                              f"--data_dir={listed('leak', lists + ['test/cat/0.png 0'])}"], None),
         ("list with 1-based labels", ["--dataset=list", "--imbalance_type=none", f"--data_dir={listed('one_based', [l[:-1] + str(int(l[-1]) + 1) for l in lists], ['test/cat/0.png 1', 'test/dog/0.png 2'])}"], None),
         ("list with a BOM, train.txt also in the current directory (trains)",
-         ["--dataset=list", "--imbalance_type=none", "--batch_size=2", "--epochs=1",
+         ["--dataset=list", "--imbalance_type=none", "--batch_size=2", *short,
           f"--data_dir={listed('bom', lists)}"], None),
         ("text table header 'category,text'", [*text, f"--data_dir={_table(os.path.join(tmp, 'hdr'), ['category,text'] + rows, ['tech,cpu'])}"], None),
         ("text table labels differing in case / spaces (trains)",
          [*text, f"--data_dir={_table(os.path.join(tmp, 'case'), rows, ['tech,cpu', 'sports,ball'])}"], None),
-        ("5 epochs, no preset (trains)", [*tree, f"--data_dir={good}", "--epochs=5", "--preset=none"], None),
+        ("5 epochs, no preset (trains)", ["--dataset=folder", "--imbalance_type=none", "--batch_size=2",
+                                          f"--data_dir={good}", "--epochs=5"], None),
+        ("2 epochs, no preset (trains)", ["--dataset=folder", "--imbalance_type=none", "--batch_size=2",
+                                          f"--data_dir={good}", "--epochs=2"], None),
     ]
 
 
@@ -197,9 +201,9 @@ def _files(folder):
 
 
 def _message(result, tmp):
-    """The error line, else the run's WARNING lines, else that it trained."""
+    """The error line, else the run's warning and note lines, else that it trained."""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or "FATAL" in line]
-    warnings = [line.strip() for line in result.stdout.splitlines() if "WARNING" in line]
+    warnings = [line.strip() for line in result.stdout.splitlines() if "WARNING" in line or "note:" in line]
     if errors:
         message = errors[-1]
     elif warnings:

@@ -92,7 +92,7 @@ def run(config, log=print, extra_callbacks=()):
         config = config.replace(output_dir=os.path.join(config.run.output_dir, f".worker{worker_id(strategy)}"))
         log = lambda *_: None  # noqa: E731
     for note in notes:
-        log(f"WARNING: {note}")
+        log(f"note: {note}")
     folder = run_folder.RunFolder(config)
     folder.check()                       # before any data is read: nothing is touched yet
     method = METHODS[config.method.method]

@@ -32,6 +32,10 @@ def load_teacher(path, dataset):
         raise ConfigError(f"--teacher={path} is not a .keras file; pass the model.keras of a finished "
                           "teacher (RUN/teacher/model.keras or RUN/export/model.keras).")
     import models  # noqa: F401  (registers the backbones' custom layers)
+    import zipfile
+    if not zipfile.is_zipfile(path):      # Keras would say "File not found" for a file that exists
+        raise ConfigError(f"--teacher={path} cannot be loaded as a Keras model (it is not a zip archive: "
+                          "truncated, or another format); pass the model.keras of a finished teacher run.")
     try:
         teacher = keras.saving.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001  (a user's file: any failure to load is the same fault)
@@ -137,7 +141,7 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     schedule = make_schedule(config.optim, steps, epochs)
     log(f"[{name}] {schedule.describe(epochs)}")
     if getattr(schedule, "note", None):
-        log(f"[{name}] WARNING: {schedule.note}")
+        log(f"[{name}] note: {schedule.note}")
     start = usable_backup(os.path.join(stage_dir, "backup"), log)
     cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start) \
         + list(extra_callbacks)

@@ -99,7 +99,7 @@ def test_the_warmup_used_is_what_the_run_folder_records(tmp_path):
     run(config, log=lines.append)
     with open(tmp_path / "run" / "flags.json") as f:
         assert json.load(f)["warmup_epochs"] == 0.5               # a quarter of the shorter stage's 2
-    assert "WARNING: --warmup_epochs=5 is more than a quarter of 2 epochs; the warm-up is 0.5 epochs." in lines
+    assert "note: --warmup_epochs=5 is more than a quarter of 2 epochs; the warm-up is 0.5 epochs." in lines
     assert "[teacher] LR by epoch 1-3: 0.1, 4: 0.001, 5: 1e-05" in lines
 
 
