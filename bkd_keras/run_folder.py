@@ -91,6 +91,9 @@ class RunFolder:
         entries = self._entries()
         if not entries:
             return
+        holder = None if self._lock is not None else _lock_holder(self.path(LOCK))   # not our own lock
+        if holder:
+            raise _in_use(out, holder)
         if "flags.json" not in entries:
             foreign = sorted(set(entries) - RUN_ENTRIES)
             if foreign:
@@ -162,8 +165,7 @@ class RunFolder:
         except OSError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise ConfigError(f"{self.out} is in use by another run (pid {holder}); wait for it to finish, or "
-                              "pass another --output_dir.") from None
+            raise _in_use(self.out, holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock = fd
@@ -206,6 +208,27 @@ class RunFolder:
         except OSError as err:
             raise ConfigError(f"Cannot move the old run in {self.out} aside ({err.strerror}); check the "
                               "folder's permissions.") from None
+
+
+def _in_use(out, holder):
+    return ConfigError(f"{out} is in use by another run (pid {holder}); wait for it to finish, or pass another "
+                       "--output_dir.")
+
+
+def _lock_holder(path):
+    """The pid written in a lock file some process holds, or None (no file, or nobody holds it)."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except OSError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)        # closing drops a shared lock taken here
 
 
 def current_inputs(config, dataset):

@@ -192,3 +192,23 @@ def test_sigterm_during_the_export_says_what_is_saved(tmp_path, monkeypatch):
     monkeypatch.undo()
     results = run(folder_config(tmp_path, data), log=quiet)      # the rerun reuses the teacher and exports
     assert results["stages"]["teacher"]["epochs"] == 1 and (tmp_path / "run" / "export" / "model.keras").exists()
+
+
+def test_two_concurrent_runs_give_one_clean_run_and_one_clear_refusal(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    args = [sys.executable, "-m", "bkd_keras.train", f"--output_dir={out}", "--stage=teacher", "--method=ce",
+            "--verbose=0"]
+    first = subprocess.Popen([*args, "--epochs=100"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "flags.json").exists():          # written once the first run trains
+        assert first.poll() is None and time.time() < deadline, first.communicate()
+        time.sleep(0.2)
+    second = subprocess.run([*args, "--epochs=100"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err[-2000:]
+    assert second.returncode == 2
+    assert f"error: {out} is in use by another run (pid {first.pid})" in second.stderr
+    epochs = [line.split(",")[0] for line in open(out / "teacher" / "log.csv").read().splitlines()[1:]]
+    assert epochs == [str(e) for e in range(100)]
