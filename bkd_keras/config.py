@@ -1,7 +1,7 @@
 """The plain-Python configuration of a run (what the absl flags turn into).
 
 A run's settings are split by the code that consumes them, and each part is validated
-there: `DataConfig` (data/registry.py; it is also the dataset's cache key, so every
+there: `DataConfig` (data/config.py, checked by data/registry.py; it is also the dataset's cache key, so every
 setting that changes the data is in it), `ModelConfig` (models/), `MethodConfig`
 (bkd_keras/methods.py), `OptimConfig` (bkd_keras/optimizers.py) and `RunConfig`
 (bkd_keras/runner.py). Every field is a flag of the same name (`TrainConfig.flat`,
@@ -16,26 +16,8 @@ class ConfigError(ValueError):
     """An invalid setting; the message names the flag and the fix."""
 
 
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    dataset: str = "digits"
-    data_dir: Optional[str] = None
-    train_list: str = "train.txt"
-    test_list: str = "test.txt"
-    image_size: Optional[Tuple[int, int]] = None
-    imbalance_type: str = "exp"
-    imbalance_ratio: float = 20.0
-    max_per_class: Optional[int] = None
-    subset_seed: int = 0
-    tfds_download: bool = True
-    mean: Optional[Tuple[float, ...]] = None   # per channel, [0, 1] units; None: from the train split
-    std: Optional[Tuple[float, ...]] = None
-    max_tokens: int = 20000            # text: vocabulary size, with the padding and OOV ids
-    sequence_length: int = 256         # text: tokens per example
-    augmentation: str = "pad_crop"     # pad_crop (CIFAR, images in memory) | resized_crop (224, streamed files)
-    tokenizer: str = "words"           # text: words (TextVectorization) | wordpiece (keras-hub, learnt on train)
-    label_column: str = "label"        # text_table: the header's column names
-    text_column: str = "text"
+# The data's part lives with the data (data/config.py); it is re-exported here with the others.
+from data.config import DataConfig  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

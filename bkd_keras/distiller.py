@@ -15,7 +15,7 @@ class Distiller(keras.Model):
     """Trains `student` with  classification_loss + distillation_weight * distillation_loss.
 
     Batches are (x, y) or, with mixup's draws made in the pipeline, (x, y, draws) from
-    `bkd_keras.mixup.attach_mixup` (needed for `jit_compile`); plain batches draw in the step.
+    `data.mixup_draws.attach_mixup` (needed for `jit_compile`); plain batches draw in the step.
     Algorithm 1 of the paper: mixup on the batch (if `mixup_alpha` > 0), the frozen
     teacher predicts on the same mixed batch in inference mode, the student's CE uses
     the mixed labels. Without a teacher this trains a plain (CE / CB / mixup) model,

@@ -55,7 +55,7 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     Text with `raw_text`: the inputs are {"tokens": ids (B, L), "text": the strings (B,)}, for a
     teacher that reads raw text through its own preprocessor (bkd_keras/hub_teacher.py).
 
-    With `mixup_alpha` > 0 each batch also carries mixup's draws (bkd_keras.mixup.attach_mixup),
+    With `mixup_alpha` > 0 each batch also carries mixup's draws (data/mixup_draws.py),
     batch k of the run (counted over epochs from 0) drawn from (seed, k).
 
     One epoch (`start_epoch`), or with `repeat` the epochs start_epoch, start_epoch + 1,
@@ -67,7 +67,7 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     split = dataset.train
     n = len(split)
     if mixup_alpha > 0:
-        from bkd_keras.mixup import attach_mixup
+        from data.mixup_draws import attach_mixup
         mixup = functools.partial(attach_mixup, alpha=mixup_alpha, seed=seed,
                                   start_step=start_epoch * steps_per_epoch(dataset, batch_size) + start_step)
     else:

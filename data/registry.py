@@ -8,6 +8,7 @@ import numpy as np
 
 from data import images as image_io
 from data import sources
+from data.config import DataConfig
 from data import text as text_io
 from data.long_tail import check_profile, long_tail_counts, long_tail_indices
 from data.spec import AUGMENTATIONS, Augmentation, DataError, LongTailDataset, channel_stats, validate_labels
@@ -114,7 +115,6 @@ def load_dataset(config, **values):
       LongTailDataset with decoded uint8 images (files are decoded once, in memory),
       or raw texts and a vectorizer adapted on the long-tailed train split.
     """
-    from bkd_keras.config import DataConfig
     if isinstance(config, str):
         config = DataConfig(dataset=config, **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
     elif values:

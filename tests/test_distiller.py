@@ -158,7 +158,7 @@ def test_learning_rate_logged_is_the_epochs_own():
 
 
 def test_xla_compiled_bkd_step_with_mixup_equals_the_eager_step():
-    from bkd_keras.mixup import attach_mixup
+    from data.mixup_draws import attach_mixup
     x, y = tiny_data(n=32)
     data = attach_mixup(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), alpha=1.0, seed=3)
     w = np.array([1, 2, 3, 4], np.float32)
@@ -177,7 +177,8 @@ def test_xla_compiled_bkd_step_with_mixup_equals_the_eager_step():
 
 
 def test_pipeline_draws_equal_the_in_step_draws_and_resume_exactly():
-    from bkd_keras.mixup import attach_mixup, sample_mixup, unpack_draws
+    from bkd_keras.mixup import sample_mixup, unpack_draws
+    from data.mixup_draws import attach_mixup
     x, y = tiny_data(n=40)
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)      # 3 steps per epoch
     full = [unpack_draws(d) for _, _, d in attach_mixup(batches, 0.4, seed=9)]
