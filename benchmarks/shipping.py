@@ -34,7 +34,8 @@ def load_test_data(settings):
 def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=False, log=print):
     """Re-evaluates RUN's exported model and copies it with its files to MODELS_DIR/NAME; returns
     the published.json dict."""
-    from bkd_keras.stages import evaluate, load_teacher
+    from bkd_keras.assembly import load_teacher
+    from bkd_keras.prediction import evaluate
     model_path = os.path.join(run, "export", "model.keras")
     for path in (model_path, *(os.path.join(run, f) for f in RUN_FILES)):
         if not os.path.isfile(path):

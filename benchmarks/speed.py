@@ -54,7 +54,7 @@ def main(_):
     from bkd_keras.methods import METHODS
     from bkd_keras.optimizers import CoupledSGD
     from bkd_keras.precision import policy_scope
-    from bkd_keras.stages import build_distiller
+    from bkd_keras.assembly import build_distiller
     from bkd_keras.schedules import scaled_step_schedule
     from bkd_keras.strategies import make_strategy
     from data import load_dataset, steps_per_epoch, train_dataset

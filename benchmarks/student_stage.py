@@ -12,7 +12,7 @@ def bkd_student_stage(data_dir, batch_size, batch_norm="fused", precision="float
 
     from bkd_keras.config import TrainConfig
     from bkd_keras.methods import METHODS
-    from bkd_keras.stages import build_distiller
+    from bkd_keras.assembly import build_distiller
     from bkd_keras.strategies import make_strategy
     from data import load_dataset
     from flags.presets import PRESETS

@@ -40,7 +40,7 @@ def _grid(logits, labels, class_counts, betas, temperatures):
 def main(argv):
     del argv
     from bkd_keras.run_folder import load_run
-    from bkd_keras.stages import predict_with_experts
+    from bkd_keras.prediction import predict_with_experts
     betas, temperatures = list(map(float, FLAGS.betas)), list(map(float, FLAGS.temperatures))
     cache, result = {}, {}
     for run_dir in FLAGS.runs:

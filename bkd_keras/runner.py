@@ -1,14 +1,15 @@
 """A whole run, as the paper's Algorithm 1: a CE teacher, then a student by `method`.
 
 Data -> teacher (trained, resumed or given) -> student (CE + the method's distillation
-term, mixup) -> evaluation, export, results.json. The stages live in stages.py, the run
-folder in run_folder.py; each part of the config is checked by the module that uses it.
+term, mixup) -> evaluation, export, results.json. A stage's model is put together in
+assembly.py and trained in stages.py, evaluated in prediction.py; the run folder is run_folder.py; each part of the config is checked by the module that uses it.
 """
 
 import dataclasses
 import os
 
-from bkd_keras import evaluation, run_folder, stages
+from bkd_keras import evaluation, prediction, run_folder, stages
+from bkd_keras.assembly import load_teacher
 from bkd_keras.backup import disk_guard, stop_on_sigterm
 from bkd_keras.config import ConfigError
 from bkd_keras.export import export_classifier
@@ -130,16 +131,16 @@ def _stages(method, stage, train, folder):
     teacher, infos = _teacher(method, stage, train, strategy)
     reports, teacher_fit = {}, None
     if teacher is not None:
-        reports["teacher"] = stages.evaluate(teacher, dataset, config.run.verbose, config.run.class_groups)
+        reports["teacher"] = prediction.evaluate(teacher, dataset, config.run.verbose, config.run.class_groups)
     if teacher is not None and method.distillation == "bkd" and stage != "teacher":
-        teacher_fit = stages.check_teacher_fit(teacher, dataset, config, log)
+        teacher_fit = prediction.check_teacher_fit(teacher, dataset, config, log)
 
     # 2. The student: CE + the method's (balanced) distillation term from the frozen teacher.
     final = teacher
     if stage != "teacher":
         final, infos["student"] = stages.train_stage(
             "student", method, teacher=teacher if method.needs_teacher else None, **train)
-        reports[f"student ({config.method.method})"] = stages.evaluate(final, dataset, config.run.verbose,
+        reports[f"student ({config.method.method})"] = prediction.evaluate(final, dataset, config.run.verbose,
                                                                       config.run.class_groups)
     folder.start()                       # every stage was reused: the folder is in use all the same
     return _finish(config, dataset, final, infos, reports, teacher_fit, log)
@@ -150,7 +151,7 @@ def _teacher(method, stage, train, strategy):
     config, infos = train["config"], {}
     teacher_path = os.path.join(config.run.output_dir, "teacher", "model.keras")
     if config.run.teacher:
-        return stages.load_teacher(config.run.teacher, train["dataset"]), infos
+        return load_teacher(config.run.teacher, train["dataset"]), infos
     if config.model.teacher_preset:
         from bkd_keras.hub_teacher import load_preset_teacher
         with strategy.scope():

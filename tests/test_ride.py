@@ -172,7 +172,7 @@ def test_ride_config_errors():
 def test_teacher_fit_of_a_multi_expert_teacher_reports_each_expert():
     """The ensemble's and each expert's share of training images whose balanced target keeps the
     label, against numpy on the experts' own logits."""
-    from bkd_keras.stages import check_teacher_fit
+    from bkd_keras.prediction import check_teacher_fit
     from data import load_dataset
     keras.utils.set_random_seed(3)
     dataset = load_dataset("digits", imbalance_ratio=10)
