@@ -1,4 +1,4 @@
-"""Teacher vs students: size, inference speed and accuracy of finished runs (README "Compressing a big
+"""Teacher vs students: size, inference speed and accuracy of finished runs (docs/usage.md "Compressing a big
 teacher into a small student").
 
     python -m benchmarks.compression --name=bbc_news \

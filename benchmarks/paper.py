@@ -1,4 +1,4 @@
-"""The paper's reported top-1 (%) by setting and method (RECIPE.md): CIFAR ResNet-32 200 epochs, AG's News TextCNN."""
+"""The paper's reported top-1 (%) by setting and method (docs/method.md): CIFAR ResNet-32 200 epochs, AG's News TextCNN."""
 
 PAPER_TOP1 = {
     ("cifar10", "exp", 100): {"ce": 70.4, "kd": 70.7, "cb": 72.1, "mixup": 71.4, "bkd": 82.5,

@@ -189,7 +189,7 @@ METHODS = {
                              distillation="bkd", mixup=True, defers="distillation", experts="required",
                              expert_targets=True),
 }
-TEACHER_METHOD = "ce"   # the teacher's recipe (RECIPE.md: plain CE)
+TEACHER_METHOD = "ce"   # the teacher's recipe (docs/method.md: plain CE)
 
 
 def all_settings():

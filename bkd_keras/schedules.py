@@ -11,7 +11,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Per-epoch LR of the CIFAR recipe; epochs e are 1-based.
 
     e <= warmup_epochs: base_lr * e / warmup_epochs; afterwards base_lr times the
-    factor of the last boundary passed (e > boundary). RECIPE.md (200 epochs):
+    factor of the last boundary passed (e > boundary). docs/method.md (200 epochs):
     boundaries (160, 180), factors (0.01, 0.0001). `warmup_epochs` may be fractional
     (a short schedule's warm-up, see `scaled_step_schedule`).
     """

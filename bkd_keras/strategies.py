@@ -21,7 +21,7 @@ def _multi_worker():
     cluster = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if not cluster.cluster_spec().as_dict():
         raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable (the cluster's "
-                         "workers and this process's task); see the README's multi-machine example.")
+                         "workers and this process's task); see the multi-machine example in docs/usage.md.")
     return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster)
 
 

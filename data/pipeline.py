@@ -20,7 +20,7 @@ _MAX_EPOCHS = 1 << 30
 
 def _options():
     options = tf.data.Options()
-    # Autotune stalled 30-38 s at every epoch boundary here (TF_NOTES.md); the
+    # Autotune stalled 30-38 s at every epoch boundary here (docs/performance.md); the
     # augmentation is cheap, so fixed parallelism loses nothing.
     options.autotune.enabled = False
     options.deterministic = True

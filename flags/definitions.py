@@ -125,7 +125,7 @@ flags.DEFINE_enum("teacher_precision", _D.teacher_precision, list(PRECISIONS),
                   "Precision of the frozen teacher's forward pass in the student stage.")
 flags.DEFINE_bool("fold_teacher_batchnorm", _D.fold_teacher_batchnorm, "Student stage: fold the frozen "
                   "teacher's BatchNorm into its convolutions (an inference-only copy; same logits to float "
-                  "rounding; see README performance).")
+                  "rounding; see docs/performance.md).")
 flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate on the test set every N epochs (0: only at the end).")
 flags.DEFINE_float("eval_last_fraction", _D.eval_last_fraction, "Also evaluate on the test set after every "
                    "epoch of this last fraction of each stage (0.2: the last 40 of 200), to report the "

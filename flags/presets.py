@@ -1,7 +1,7 @@
 """Named bundles of flag values (the paper's recipes). Explicit flags override them.
 
 `bkd_start_fraction` places the deferred-BKD switch at that fraction of --epochs
-(RECIPE.md: CIFAR-10 switches at 160 of 200 epochs, CIFAR-100 from the start), so
+(docs/method.md: CIFAR-10 switches at 160 of 200 epochs, CIFAR-100 from the start), so
 a shortened schedule keeps the recipe's shape; --bkd_start_epoch overrides it.
 """
 
@@ -17,7 +17,7 @@ _TEXT = dict(backbone="textcnn", imbalance_type="exp", imbalance_ratio=100.0, ep
              warmup_epochs=0, temperature=2.0, beta=0.9999, mixup_alpha=0.0, distillation_weight=1.0,
              bkd_start_fraction=0.0, eval_every=5, sequence_length=128, max_tokens=20000, embeddings="glove_6b_50d")
 
-# RECIPE.md, paper Sec. 5.2 (no official code): SGD from 0.2 with cosine decay, beta 0.9999, T 2,
+# docs/method.md, paper Sec. 5.2 (no official code): SGD from 0.2 with cosine decay, beta 0.9999, T 2,
 # 224x224 random-resized crops streamed from the image list files, no warm-up stated; weight decay
 # 5e-4 as in the usual ImageNet-LT code (the paper does not give it).
 _LARGE = dict(dataset="list", imbalance_type="none", augmentation="resized_crop", image_size=(224, 224),
@@ -33,7 +33,7 @@ PRESETS = {
                       bkd_start_fraction=0.0, eval_every=0),
     "cifar10_lt": dict(_CIFAR, bkd_start_fraction=0.8),
     "cifar100_lt": dict(_CIFAR, bkd_start_fraction=0.0),
-    # RECIPE.md: TextCNN on GloVe, 30 epochs, batch 64, LR 0.1 x0.01 at epochs 20 and 25, no mixup.
+    # docs/method.md: TextCNN on GloVe, 30 epochs, batch 64, LR 0.1 x0.01 at epochs 20 and 25, no mixup.
     "ag_news_lt": dict(_TEXT, dataset="ag_news", class_groups="paper"),
     # The offline stand-in: 2,225 BBC articles leave 286..5 per class at rho 50 (rho 100 would keep 2).
     # LR 0.02 with 3 warm-up epochs: at 0.1 the KD / BKD students' loss blew up in the first epoch
