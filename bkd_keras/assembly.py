@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from bkd_keras.config import ConfigError
-from bkd_keras.distiller import Distiller, check_compatible, reads_text
+from bkd_keras.distiller import Distiller, reads_text
 from bkd_keras.export import read_vocabulary
 from bkd_keras.folding import fold_batchnorm
 from bkd_keras.optimizers import CoupledSGD
@@ -68,8 +68,7 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                                      embedding_matrix=embeddings, pretrained=model.pretrained,
                                      **backbone_options(model))
         losses = method.build(dataset.class_counts, config.method, epochs)
-        if teacher is not None:
-            check_compatible(teacher, student)
+        if teacher is not None:          # the Distiller checks it fits the student
             if not reads_text(teacher):   # a preset teacher keeps its own precision
                 teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
                 if config.run.fold_teacher_batchnorm:

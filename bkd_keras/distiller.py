@@ -47,8 +47,7 @@ class Distiller(keras.Model):
         super().__init__(**kwargs)
         if (teacher is None) != (distillation_loss is None):
             raise ValueError("A teacher and a distillation loss go together: pass both or neither.")
-        if mixup_alpha < 0:
-            raise ValueError(f"mixup_alpha must be >= 0 (0 disables mixup), got {mixup_alpha}.")
+        check_mixup_alpha(mixup_alpha)
         self.student = student
         self.teacher = teacher
         self.num_classes = int(student.output_shape[-1])
@@ -188,6 +187,12 @@ class Distiller(keras.Model):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def check_mixup_alpha(alpha):
+    """The rule for mixup's Beta(alpha, alpha) (its one home; the config check reuses it)."""
+    if alpha < 0:
+        raise ValueError(f"mixup_alpha must be >= 0 (0 disables mixup), got {alpha}.")
 
 
 def reads_text(model):

@@ -42,8 +42,7 @@ def effective_number_weights(class_counts, beta=0.9999, normalize=True):
         raise ValueError(f"class_counts must be a non-empty 1-D list, got shape {counts.shape}.")
     if np.any(counts < 1):
         raise ValueError(f"Every class needs at least one training image; counts {counts.astype(int).tolist()}.")
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1] (the paper uses 0.9999; 1 = inverse frequency), got {beta}.")
+    check_beta(beta)
     if beta == 1.0:
         weights = 1.0 / counts
     elif beta == 0.0:
@@ -110,9 +109,16 @@ def balanced_kd_loss(teacher_logits, student_logits, class_weights=None, tempera
     return (temperature ** 2) * ops.sum(ops.exp(log_q) * (log_q - log_p_s), axis=-1)
 
 
-def _check_temperature(temperature):
+def check_temperature(temperature):
+    """The rule for T (its one home; the config check reuses it)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 (the paper uses 2), got {temperature}.")
+
+
+def check_beta(beta):
+    """The rule for the effective-number beta (its one home; the config check reuses it)."""
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1] (the paper uses 0.9999; 1 = inverse frequency), got {beta}.")
 
 
 def _floats(values):
@@ -212,7 +218,7 @@ class BalancedKDLoss(keras.losses.Loss):
     def __init__(self, class_weights=None, temperature=2.0, reweight=1.0, name="distillation_loss",
                  reduction=None, **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
-        _check_temperature(temperature)
+        check_temperature(temperature)
         self.temperature = float(temperature)
         self.class_weights = _floats(class_weights)
         self._log_weights = None if class_weights is None else np.log(np.asarray(self.class_weights, np.float32))
@@ -277,7 +283,7 @@ class RIDELoss(keras.losses.Loss):
     def __init__(self, class_weights, margins, diversity_weights, scale=30.0, diversity=0.2, temperature=1.0,
                  reweight=1.0, name="ride_loss", reduction=None, **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
-        _check_temperature(temperature)
+        check_temperature(temperature)
         self.class_weights = _floats(class_weights)
         self.margins = _floats(margins)
         self.diversity_weights = _floats(diversity_weights)

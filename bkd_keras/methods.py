@@ -211,13 +211,13 @@ def check_config(config, text=False, multi_expert=False):
         from models import MULTI_EXPERT
         raise ConfigError(f"--method={config.method} trains a multi-expert model: pass --backbone="
                           f"{' or '.join(sorted(MULTI_EXPERT))} (with --experts).")
-    if not config.temperature > 0:
-        raise ConfigError(f"--temperature must be > 0 (the paper uses 2), got {config.temperature}.")
-    if not 0 <= config.beta <= 1:
-        raise ConfigError(f"--beta must be in [0, 1] (the paper uses 0.9999; 1 = inverse frequency), "
-                          f"got {config.beta}.")
-    if config.mixup_alpha < 0:
-        raise ConfigError(f"--mixup_alpha must be >= 0 (0 disables mixup), got {config.mixup_alpha}.")
+    from bkd_keras.distiller import check_mixup_alpha
+    for check, value in ((losses_lib.check_temperature, config.temperature), (losses_lib.check_beta, config.beta),
+                         (check_mixup_alpha, config.mixup_alpha)):
+        try:
+            check(value)
+        except ValueError as err:       # the library's rule, said with its flag
+            raise ConfigError(f"--{err}") from None
     if config.bkd_start_epoch is not None and config.bkd_start_epoch < 0:
         raise ConfigError(f"--bkd_start_epoch must be >= 0, got {config.bkd_start_epoch}.")
     if not 0 <= config.bkd_start_fraction <= 1:

@@ -181,8 +181,7 @@ def resolve(flag_values):
     config = TrainConfig.flat(**values)
     if "output_dir" not in values:
         config = config.replace(output_dir=default_output_dir(config))
-    from bkd_keras.runner import validate
-    return validate(config)
+    return config                        # checked once, by the run (runner.validate)
 
 
 def default_output_dir(config):
