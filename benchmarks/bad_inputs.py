@@ -200,10 +200,12 @@ def _files(folder):
     return out
 
 
-def _message(result, tmp):
-    """The error line, else the run's warning and note lines, else that it trained."""
+def _message(result, tmp, schedule=False):
+    """The error line, else the run's warning and note lines (with `schedule`, also the teacher's LR
+    table), else that it trained."""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or "FATAL" in line]
-    warnings = [line.strip() for line in result.stdout.splitlines() if "WARNING" in line or "note:" in line]
+    warnings = [line.strip() for line in result.stdout.splitlines() if "WARNING" in line or "note:" in line
+                or (schedule and line.startswith("[teacher] LR by epoch"))]
     if errors:
         message = errors[-1]
     elif warnings:
@@ -310,7 +312,7 @@ def main():
         r = subprocess.run([sys.executable, "-m", "bkd_keras.train", *args, "--verbose=0"], cwd=stray,
                            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                                                                     PYTHONPATH=os.getcwd()))
-        message = _message(r, tmp)
+        message = _message(r, tmp, schedule="epochs, no preset" in name)
         if keep:
             after = _files(keep)
             kept = sum(after.get(path) == data for path, data in before.items())
