@@ -48,12 +48,14 @@ def load_teacher(path, dataset):
     return teacher
 
 
-def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None, model=None):
+def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None, model=None,
+                    schedule=None):
     """(Distiller, Losses): student + losses + optimizer inside `strategy.scope()`, compiled and built.
 
     `method`: a methods.Method; `seed`: the stage's seed (mixup, text embeddings' random
     init), default `config.run.seed`; `model`: the ModelConfig of the model trained here
-    (default `config.model`, the student's).
+    (default `config.model`, the student's); `schedule`: the LR schedule (default: the config's
+    for `epochs`, schedules.make_schedule).
     """
     epochs = epochs or config.optim.epochs
     seed = config.run.seed if seed is None else seed
@@ -77,7 +79,8 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                               config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
                               expert_targets=method.expert_targets and teacher is not None, name="distiller")
         optim = config.optim
-        optimizer = CoupledSGD(make_schedule(optim, steps, epochs), momentum=optim.momentum, l2=optim.weight_decay)
+        schedule = schedule or make_schedule(optim, steps, epochs)
+        optimizer = CoupledSGD(schedule, momentum=optim.momentum, l2=optim.weight_decay)
         if config.run.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         distiller.compile(optimizer=optimizer, jit_compile=config.run.jit_compile)

@@ -28,6 +28,7 @@ class LossContext:
     weights: object
     options: dict
     reweight: float = 1.0
+    weighted_mean: bool = False       # the method's `reduction` is "weighted_mean"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Method:
         switch = self.switch_epoch(config, epochs) if self.deferred else 0
         start = 0.0 if switch > 0 else 1.0
         ctx = LossContext(tuple(class_counts), weights, self.options(config),
-                          start if self.defers == "classification" else 1.0)
+                          start if self.defers == "classification" else 1.0, self.reduction == "weighted_mean")
         classification = self.classification(ctx)
         distillation = None
         if self.distillation == "kd":
@@ -166,7 +167,7 @@ METHODS = {
     "ldam_drw": Method("LDAM margins on a cosine head with deferred re-weighting (Cao et al. 2019)",
                        lambda ctx: losses_lib.ClassificationLoss(
                            ctx.weights, margins=losses_lib.ldam_margins(ctx.class_counts, ctx.options["ldam_max_margin"]),
-                           scale=ctx.options["ldam_scale"], reweight=ctx.reweight, weighted_mean=True),
+                           scale=ctx.options["ldam_scale"], reweight=ctx.reweight, weighted_mean=ctx.weighted_mean),
                        defers="classification", head="cosine", settings=(LDAM_MAX_MARGIN, LDAM_SCALE, DRW_START),
                        reduction="weighted_mean"),
     "ride": Method("RIDE: per-expert LDAM-DRW + distribution-aware diversity loss on a multi-expert model "

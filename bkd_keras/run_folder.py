@@ -124,9 +124,8 @@ class RunFolder:
         try:
             self._recover()
             self.check()
-            self.inputs = None if self.config.run.overwrite else check_inputs(self.config, dataset, self.out)
-            if self.inputs is None:
-                self.inputs = current_inputs(self.config, dataset)
+            self.inputs = (current_inputs(self.config, dataset) if self.config.run.overwrite
+                           else check_inputs(self.config, dataset, self.out))
             if self.config.run.overwrite:
                 self._set_aside()
             yield self
@@ -145,8 +144,7 @@ class RunFolder:
             atomic_write_json(self.path("flags.json"), flat_settings(self.config))
             atomic_write_json(self.path("inputs.json"), self.inputs)
         except OSError as err:
-            raise ConfigError(f"Cannot write in --output_dir={self.out} ({err.strerror}); pass a writable "
-                              "folder.") from None
+            raise _unwritable(self.out, err) from None
         shutil.rmtree(self.path(REPLACED), ignore_errors=True)
         self._started = True
 
@@ -158,12 +156,11 @@ class RunFolder:
                 self._created = True
             fd = os.open(self.path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
-            raise ConfigError(f"Cannot write in --output_dir={self.out} ({err.strerror}); pass a writable "
-                              "folder.") from None
+            raise _unwritable(self.out, err) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = _pid_in(fd)
             os.close(fd)
             raise _in_use(self.out, holder) from None
         os.ftruncate(fd, 0)
@@ -210,6 +207,15 @@ class RunFolder:
                               "folder's permissions.") from None
 
 
+def _unwritable(out, err):
+    return ConfigError(f"Cannot write in --output_dir={out} ({err.strerror}); pass a writable folder.")
+
+
+def _pid_in(fd):
+    """The pid a lock holder wrote into the lock file."""
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+
+
 def _in_use(out, holder):
     return ConfigError(f"{out} is in use by another run (pid {holder}); wait for it to finish, or pass another "
                        "--output_dir.")
@@ -226,7 +232,7 @@ def _lock_holder(path):
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None
     except OSError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        return _pid_in(fd)
     finally:
         os.close(fd)        # closing drops a shared lock taken here
 

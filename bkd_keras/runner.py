@@ -2,7 +2,8 @@
 
 Data -> teacher (trained, resumed or given) -> student (CE + the method's distillation
 term, mixup) -> evaluation, export, results.json. A stage's model is put together in
-assembly.py and trained in stages.py, evaluated in prediction.py; the run folder is run_folder.py; each part of the config is checked by the module that uses it.
+assembly.py, trained in stages.py and evaluated in prediction.py; the run folder is
+run_folder.py; each part of the config is checked by the module that uses it.
 """
 
 import dataclasses

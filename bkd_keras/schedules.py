@@ -16,8 +16,10 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     (a short schedule's warm-up, see `scaled_step_schedule`).
     """
 
+    note = None     # a line for the user about how the schedule was fitted to its epochs
+
     def __init__(self, base_lr, steps_per_epoch, warmup_epochs=5, boundaries=(160, 180),
-                 factors=(0.01, 0.0001)):
+                 factors=(0.01, 0.0001), note=None):
         if len(boundaries) != len(factors):
             raise ValueError("boundaries and factors must have the same length.")
         self.base_lr = float(base_lr)
@@ -25,6 +27,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_epochs = float(warmup_epochs)
         self.boundaries = [int(b) for b in boundaries]
         self.factors = [float(f) for f in factors]
+        self.note = note
 
     def lr_at_epoch(self, epoch):
         """Python LR for 1-based epoch `epoch` (for tests and logs)."""
@@ -63,6 +66,8 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 @keras.saving.register_keras_serializable(package="bkd_keras")
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up over `warmup_epochs`, then per-step cosine decay to 0 at `total_epochs`."""
+
+    note = None
 
     def __init__(self, base_lr, steps_per_epoch, total_epochs, warmup_epochs=0):
         self.base_lr = float(base_lr)
@@ -126,9 +131,7 @@ def scaled_step_schedule(base_lr, steps_per_epoch, epochs, warmup_epochs=5, deca
     warmup = short_warmup(warmup_epochs, epochs)
     boundaries, note = step_boundaries(epochs, warmup, decay_at)
     factors = [decay ** (i + 1) for i in range(len(boundaries))]
-    schedule = WarmupStepDecay(base_lr, steps_per_epoch, warmup, boundaries, factors)
-    schedule.note = note
-    return schedule
+    return WarmupStepDecay(base_lr, steps_per_epoch, warmup, boundaries, factors, note)
 
 
 def make_schedule(optim, steps_per_epoch, epochs):

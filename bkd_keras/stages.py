@@ -57,15 +57,15 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     epochs = epochs or config.optim.epochs
     seed = stage_seed(config.run.seed, name)
     keras.utils.set_random_seed(seed)
-    distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed, model)
+    steps, batch_size = steps_per_epoch(dataset, config.optim.batch_size), config.optim.batch_size
+    schedule = make_schedule(config.optim, steps, epochs)
+    distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed, model, schedule)
     log(f"[{name}] {distiller.student.name}, method={config.method.method if name != 'teacher' else 'ce'} "
         f"({method.description}), "
         f"{epochs} epochs, {trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
-    steps, batch_size = steps_per_epoch(dataset, config.optim.batch_size), config.optim.batch_size
-    schedule = make_schedule(config.optim, steps, epochs)
     log(f"[{name}] {schedule.describe(epochs)}")
-    if getattr(schedule, "note", None):
+    if schedule.note:
         log(f"[{name}] note: {schedule.note}")
     start = usable_backup(os.path.join(stage_dir, "backup"), log)
     cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start) \

@@ -101,7 +101,7 @@ def common_channels(native):
 
 
 def decode_files(files, image_size=None, description="images"):
-    """Decodes every file (in parallel) with its own channels: (list of uint8 (H, W, c), [c, ...]).
+    """Decodes every file (in parallel) with its own channels: a list of uint8 (H, W, c).
 
     Raises DataError naming the first unreadable file, or asking for `image_size`
     when the images differ in size. `stack` turns the list into one array.
@@ -129,7 +129,7 @@ def decode_files(files, image_size=None, description="images"):
     except tf.errors.InvalidArgumentError:
         bad, reason = _find_bad_file(files)
         raise DataError(f"Corrupt or unreadable image {bad}: {reason}. Remove or replace the file.") from None
-    return out, [image.shape[-1] for image in out]
+    return out
 
 
 def stack(images, channels):

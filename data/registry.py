@@ -191,13 +191,13 @@ def _decode(train, test, image_size):
     if needed > budget:
         raise DataError(f"Decoded images would need {needed / 2**30:.1f} GiB, more than the "
                         f"{budget / 2**30:.1f} GiB allowed; pass a smaller --image_size.")
-    train_images, train_channels = image_io.decode_files(train.files, size, description="train images")
+    train_images = image_io.decode_files(train.files, size, description="train images")
     size = size or train_images[0].shape[:2]
-    test_images, test_channels = image_io.decode_files(test.files, size, description="test images")
+    test_images = image_io.decode_files(test.files, size, description="test images")
     if test_images[0].shape[:2] != train_images[0].shape[:2]:
         raise DataError(f"Test images are {test_images[0].shape[:2]} but train images "
                         f"{train_images[0].shape[:2]}; pass --image_size=H,W.")
-    channels, note = image_io.common_channels(train_channels + test_channels)
+    channels, note = image_io.common_channels([image.shape[-1] for image in train_images + test_images])
     return (type(train)(labels=train.labels, images=image_io.stack(train_images, channels)),
             type(test)(labels=test.labels, images=image_io.stack(test_images, channels)), note)
 

@@ -73,18 +73,18 @@ def read_text_table(path, class_names=None, label_column="label", text_column="t
     ext = os.path.splitext(path)[1].lower()
     if ext not in TABLE_NAMES:
         raise DataError(f"{path}: text tables are .csv or .tsv files.")
-    sep, rows, columns = TABLE_NAMES[ext], [], None
+    sep, rows, header, first = TABLE_NAMES[ext], [], None, True
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
         for number, row in enumerate(csv.reader(f, delimiter=sep), 1):
             if not row or not "".join(row).strip():
                 continue
-            if columns is None and not rows:
-                columns = _header(row, label_column, text_column, path) or (0, None)
-                if columns != (0, None):
+            if first:                       # the first row may name the columns
+                first, header = False, _header(row, label_column, text_column, path)
+                if header:
                     continue
-            if len(row) < 2 or len(row) <= max(c for c in columns if c is not None):
+            if len(row) < 2 or (header and len(row) <= max(header)):
                 raise DataError(f"{path}:{number}: expected 'label{sep}text', got {row!r}.")
-            label, text = columns
+            label, text = header or (0, None)       # without a header: label, then the rest is text
             rows.append((row[label].strip(), sep.join(row[1:]) if text is None else row[text]))
     if not rows:
         raise DataError(f"{path} has no rows.")
