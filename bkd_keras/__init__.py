@@ -8,13 +8,13 @@ import os
 # It changes CPU kernels only (GPUs keep cuDNN).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from bkd_keras.config import ConfigError, TrainConfig
-from bkd_keras.distiller import Distiller
-from bkd_keras.losses import (BalancedKDLoss, ClassificationLoss, FocalLoss, balanced_kd_loss,
+from bkd_keras.run.config import ConfigError, TrainConfig
+from bkd_keras.method.distiller import Distiller
+from bkd_keras.method.losses import (BalancedKDLoss, ClassificationLoss, FocalLoss, balanced_kd_loss,
                               effective_number_weights, soft_cross_entropy)
-from bkd_keras.methods import METHODS
-from bkd_keras.optimizers import CoupledSGD
-from bkd_keras.schedules import WarmupCosine, WarmupStepDecay
+from bkd_keras.method.methods import METHODS
+from bkd_keras.method.optimizers import CoupledSGD
+from bkd_keras.method.schedules import WarmupCosine, WarmupStepDecay
 
 __all__ = ["BalancedKDLoss", "ClassificationLoss", "ConfigError", "CoupledSGD", "Distiller", "FocalLoss", "METHODS",
            "TrainConfig", "WarmupCosine", "WarmupStepDecay", "balanced_kd_loss",

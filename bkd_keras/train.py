@@ -27,12 +27,12 @@ def execute(make_config, extra_callbacks=()):
     returns 130 after saying what is saved; SIGTERM (preemption) finishes the current step,
     writes its backup and returns 143. Other exceptions are bugs and propagate.
     """
-    from bkd_keras.backup import Preempted
-    from bkd_keras.config import ConfigError
+    from bkd_keras.run.backup import Preempted
+    from bkd_keras.run.config import ConfigError
     from data.spec import DataError
     try:
         config = make_config()
-        from bkd_keras.runner import run
+        from bkd_keras.run.runner import run
         run(config, extra_callbacks=extra_callbacks)
     except (ConfigError, DataError, FloatingPointError) as err:
         print(f"\nerror: {err}", file=sys.stderr)
@@ -53,10 +53,10 @@ def main(argv):
 
     def make_config():
         config = definitions.resolve(FLAGS)
-        from bkd_keras.strategies import set_threads
+        from bkd_keras.run.strategies import set_threads
         set_threads(config.run.threads)      # before any TensorFlow op
         if FLAGS.cpu_replicas > 1:
-            from bkd_keras.strategies import split_cpu
+            from bkd_keras.run.strategies import split_cpu
             split_cpu(FLAGS.cpu_replicas)
         if FLAGS.deterministic:
             import tensorflow as tf

@@ -1,4 +1,4 @@
-"""The data's part of a run's configuration (a flag per field; see bkd_keras/config.py).
+"""The data's part of a run's configuration (a flag per field; see bkd_keras/run/config.py).
 
 It is also the dataset's cache key: every setting that changes the loaded data is in it.
 Checked by data/registry.py (`check_config`); imports nothing outside data/.

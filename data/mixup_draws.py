@@ -1,6 +1,6 @@
 """Mixup's random draws, made in the tf.data pipeline: batch k of a run draws from (seed, k).
 
-The train step (bkd_keras/mixup.py, bkd_keras/distiller.py) mixes the batch with them; drawing
+The train step (bkd_keras/method/mixup.py, bkd_keras/method/distiller.py) mixes the batch with them; drawing
 here keeps the compiled step free of random ops and makes a resumed run mix exactly as an
 uninterrupted one.
 """

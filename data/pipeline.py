@@ -53,7 +53,7 @@ def train_dataset(dataset, batch_size, seed=0, augment_images=True, start_epoch=
     """Batches of (normalised float32 (B, H, W, C), or int64 token ids (B, L) for text; int64 (B,)).
 
     Text with `raw_text`: the inputs are {"tokens": ids (B, L), "text": the strings (B,)}, for a
-    teacher that reads raw text through its own preprocessor (bkd_keras/hub_teacher.py).
+    teacher that reads raw text through its own preprocessor (bkd_keras/run/hub_teacher.py).
 
     With `mixup_alpha` > 0 each batch also carries mixup's draws (data/mixup_draws.py),
     batch k of the run (counted over epochs from 0) drawn from (seed, k).

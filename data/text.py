@@ -2,7 +2,7 @@
 
 Every source returns raw strings; `make_vectorizer` turns them into fixed-length token
 ids inside the tf.data pipeline (`data.pipeline`), and the exported model takes raw
-strings again (`bkd_keras.export`).
+strings again (`bkd_keras.run.export`).
 """
 
 import csv

@@ -4,13 +4,13 @@ import types
 
 from absl import flags
 
-from bkd_keras.config import ConfigError, TrainConfig, field_names
-from bkd_keras.evaluation import GROUP_RULES
-from bkd_keras.methods import METHODS, all_settings
-from bkd_keras.precision import PRECISIONS
-from bkd_keras.runner import STAGES
-from bkd_keras.schedules import SCHEDULES
-from bkd_keras.strategies import STRATEGIES
+from bkd_keras.run.config import ConfigError, TrainConfig, field_names
+from bkd_keras.scoring.evaluation import GROUP_RULES
+from bkd_keras.method.methods import METHODS, all_settings
+from bkd_keras.run.precision import PRECISIONS
+from bkd_keras.run.runner import STAGES
+from bkd_keras.method.schedules import SCHEDULES
+from bkd_keras.run.strategies import STRATEGIES
 from data.long_tail import IMBALANCE_CHOICES
 from data.registry import DATASETS
 from data.spec import AUGMENTATIONS
@@ -112,7 +112,7 @@ flags.DEFINE_enum("strategy", _D.strategy, list(STRATEGIES),
                   "default: one device; mirrored: tf.distribute.MirroredStrategy over local GPUs; "
                   "multi_worker: MultiWorkerMirroredStrategy over the machines of TF_CONFIG.")
 flags.DEFINE_integer("threads", _D.threads, "TensorFlow's intra- and inter-op thread pools (0: its defaults); "
-                     "measure with benchmarks/thread_speed.py before relying on it.")
+                     "measure with benchmarks/speed_lab/thread_speed.py before relying on it.")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into this many logical devices (to try "
                      "--strategy=mirrored without GPUs).")
 flags.DEFINE_enum("precision", _D.precision, list(PRECISIONS),

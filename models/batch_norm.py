@@ -5,7 +5,7 @@ normalises with `tf.nn.batch_normalization`: about ten element-wise ops forward 
 backward, each a full pass over the activations. TensorFlow's `FusedBatchNormV3` does the
 forward in one op and the backward in one op (oneDNN's fused primitive on CPU, cuDNN's on
 GPU); on a 2-core CPU it makes a ResNet-32 training step about 1.25x faster
-(`python -m benchmarks.speed --configs=...keras_bn...`, docs/performance.md).
+(`python -m benchmarks.speed_lab.speed --configs=...keras_bn...`, docs/performance.md).
 
 The math is Keras' own: batch mean and biased batch variance in training, moving averages
 with Keras' `momentum`, the moving statistics at inference. Weights, config and checkpoints

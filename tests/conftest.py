@@ -37,7 +37,7 @@ def write_image_tree(root, classes, per_class, split_sizes=None, size=(8, 8), fm
 
 def small_config(tmp_path, **overrides):
     """A 1-epoch digits TrainConfig writing under tmp_path (fast; for runner-level tests)."""
-    from bkd_keras.config import TrainConfig
+    from bkd_keras.run.config import TrainConfig
     values = dict(dataset="digits", backbone="small_cnn", epochs=1, batch_size=32, imbalance_ratio=20.0,
                   eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
     values.update(overrides)

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bkd_keras.strategies import is_chief, make_strategy  # noqa: E402
+from bkd_keras.run.strategies import is_chief, make_strategy  # noqa: E402
 
 
 def main(out, mode):

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bkd_keras.config import TrainConfig  # noqa: E402
+from bkd_keras.run.config import TrainConfig  # noqa: E402
 from bkd_keras.train import execute  # noqa: E402
 
 

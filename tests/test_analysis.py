@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bkd_keras import analysis
+from bkd_keras.scoring import analysis
 
 
 def test_negative_gradient_eq4_by_hand():

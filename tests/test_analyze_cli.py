@@ -1,4 +1,4 @@
-"""benchmarks/analyze.py on a finished digits run; and the runner's sweep variants."""
+"""bkd_keras/analyze.py on a finished digits run; and the runner's sweep variants."""
 
 import csv
 import json
@@ -14,11 +14,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_analyze_writes_plots_and_numbers(tmp_path):
-    from bkd_keras.runner import run
+    from bkd_keras.run.runner import run
     config = small_config(tmp_path, method="ce", stage="teacher")
     run(config, log=lambda *_: None)
     out = tmp_path / "analysis"
-    cmd = [sys.executable, "-m", "benchmarks.analyze", f"--runs={config.run.output_dir},{config.run.output_dir}",
+    cmd = [sys.executable, "-m", "bkd_keras.analyze", f"--runs={config.run.output_dir},{config.run.output_dir}",
            "--names=a,b", f"--out={out}", "--tsne_per_class=8"]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
@@ -41,13 +41,13 @@ def test_analyze_writes_plots_and_numbers(tmp_path):
 
 
 def test_analyze_rejects_a_folder_that_is_not_a_run(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "benchmarks.analyze", f"--runs={tmp_path}"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "bkd_keras.analyze", f"--runs={tmp_path}"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert r.returncode != 0 and "not a run folder" in (r.stdout + r.stderr)
 
 
 def test_sweep_variants():
-    from benchmarks.variants import resolve_variant
+    from benchmarks.comparison.variants import resolve_variant
     assert resolve_variant("bkd_T1.5") == ("bkd", ["--temperature=1.5"])
     assert resolve_variant("bkd_beta0.99") == ("bkd", ["--beta=0.99"])
     assert resolve_variant("weighted_kd_beta1") == ("weighted_kd", ["--beta=1"])
@@ -62,7 +62,7 @@ def test_sweep_points_order_by_value_and_average_common_seeds(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmarks import report
+    from benchmarks.comparison import report
 
     def run(seed, t, beta, per_class):
         return {"seed": seed, "top1": sum(per_class) / len(per_class), "many": None, "few": None,

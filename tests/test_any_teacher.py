@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras.config import ConfigError, TrainConfig
-from bkd_keras.runner import run, validate
+from bkd_keras.run.config import ConfigError, TrainConfig
+from bkd_keras.run.runner import run, validate
 from tests.test_text import WORDS, write_text_tree
 
 QUIET = dict(verbose=0, eval_every=0, warmup_epochs=0)
@@ -115,7 +115,7 @@ def test_wordpiece_transformer_teacher_to_textcnn_round_trips(tmp_path):
                               max_per_class=60, sequence_length=12, embeddings="random", embedding_dim=8,
                               mixup_alpha=0.0, learning_rate=0.05, output_dir=str(out), **QUIET)
     run(config, log=lambda *_: None)
-    from bkd_keras.export import read_vocabulary
+    from bkd_keras.run.export import read_vocabulary
     vocab = read_vocabulary(out / "export")
     assert vocab[:2] == ["[PAD]", "[UNK]"] and "goal" in vocab and len(vocab) <= 80
     assert read_vocabulary(out / "teacher") == vocab
@@ -169,7 +169,7 @@ def test_preset_teacher_reads_raw_text_and_drives_a_bkd_student(tmp_path):
     export = tf.saved_model.load(str(out / "export" / "saved_model"))
     assert export.serve_text(tf.constant(["goal match"])).shape == (1, 3)
     # A different preset is refused on resume-style reruns of the same folder (inputs.json).
-    from bkd_keras import run_folder
+    from bkd_keras.run import run_folder
     _tiny_bert_preset(tmp_path / "other", 3)
     with pytest.raises(ConfigError, match="another teacher"):
         run_folder.check_inputs(config.replace(teacher_preset=str(tmp_path / "other")),
@@ -177,7 +177,7 @@ def test_preset_teacher_reads_raw_text_and_drives_a_bkd_student(tmp_path):
 
 
 def test_preset_teacher_errors(tmp_path, monkeypatch):
-    from bkd_keras.hub_teacher import load_preset_teacher
+    from bkd_keras.run.hub_teacher import load_preset_teacher
     _tiny_bert_preset(tmp_path / "preset", 4)
     with pytest.raises(ConfigError, match="predicts 4 classes but the data has 3"):
         load_preset_teacher(str(tmp_path / "preset"), 3)

@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def runner(tmp_path, *extra):
-    cmd = [sys.executable, "-m", "benchmarks.runner", "--settings=digits:exp:20", "--methods=ce,cb,bkd",
+    cmd = [sys.executable, "-m", "benchmarks.comparison.runner", "--settings=digits:exp:20", "--methods=ce,cb,bkd",
            "--seeds=0", "--epochs=1", f"--runs_dir={tmp_path}/runs", f"--results_dir={tmp_path}/out",
            f"--store_dir={tmp_path}/store", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
@@ -68,7 +68,7 @@ def test_runner_trains_shares_the_teacher_reports_and_skips_finished(tmp_path):
 
 
 def test_runner_plans_a_teacher_of_another_backbone():
-    from benchmarks.run_plan import names, plan      # no absl flags defined in this process
+    from benchmarks.comparison.run_plan import names, plan      # no absl flags defined in this process
     setting = ("cifar10", "exp", 100.0)
 
     def planned(variant, backbone, teacher_backbone):
@@ -89,7 +89,7 @@ def test_runner_plans_a_teacher_of_another_backbone():
 
 
 def test_runner_names_multi_expert_runs_by_their_expert_count():
-    from benchmarks.run_plan import names, plan
+    from benchmarks.comparison.run_plan import names, plan
     out, args, _ = plan(("cifar10", "exp", 100.0), "bkd", 0, 20, "folder", "/d", "runs", [], "ride_resnet32",
                         None, 2)
     assert os.path.basename(out) == "cifar10-exp100-e20-s0-bkd-ride_resnet32x2"
@@ -101,7 +101,7 @@ def test_runner_names_multi_expert_runs_by_their_expert_count():
 
 
 def test_onednn_profile_groups_verbose_lines_per_step():
-    from benchmarks.onednn_verbose import parse
+    from benchmarks.speed_lab.onednn_verbose import parse
     lines = [
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,mb128,3.0",
         "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,mb128,5.0",
@@ -122,7 +122,7 @@ def test_onednn_profile_groups_verbose_lines_per_step():
 def test_tf_trace_reads_op_events_and_sorts_a_bkd_step_into_its_parts(tmp_path):
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from benchmarks.tf_trace import classify, model_scopes, op_events
+    from benchmarks.speed_lab.tf_trace import classify, model_scopes, op_events
     space = xplane_pb2.XSpace()
     plane = space.planes.add(name="/host:CPU")
     labels = ["StatefulPartitionedCall/resnet32_1/conv_1/convolution:_MklNativeConv2D",        # teacher
@@ -157,7 +157,7 @@ def test_tf_trace_reads_op_events_and_sorts_a_bkd_step_into_its_parts(tmp_path):
 
 
 def test_per_class_table_compares_each_row_with_its_teachers_seeds():
-    from benchmarks.report import _per_class_table, teacher_label
+    from benchmarks.comparison.report import _per_class_table, teacher_label
     assert teacher_label("bkd (resnet56 -> resnet20)") == "ce (resnet56)"
     assert teacher_label("kd (ride_resnet32x2)") == "ce (ride_resnet32x2)" and teacher_label("bkd_T1") == "ce"
 
@@ -180,7 +180,7 @@ def test_per_class_table_compares_each_row_with_its_teachers_seeds():
 
 
 def test_results_table_shows_each_rows_precision_and_hand_computed_means():
-    from benchmarks.report import _table
+    from benchmarks.comparison.report import _table
 
     def run(seed, top1, precision):
         return {"seed": seed, "top1": top1, "many": top1, "medium": None, "few": None, "precision": precision,
@@ -198,7 +198,7 @@ def test_results_table_shows_each_rows_precision_and_hand_computed_means():
 
 
 def test_experts_table_lists_each_expert_beside_the_ensemble():
-    from benchmarks.report import _experts_table
+    from benchmarks.comparison.report import _experts_table
 
     def expert(top1, many):
         return {"top1": top1, "many": many, "medium": 30.0, "few": None}
@@ -221,7 +221,7 @@ def test_experts_table_lists_each_expert_beside_the_ensemble():
 def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path):
     """Rows merged from earlier sessions name run folders that no longer exist; their curves come
     from the store's copy of the log, and a setting without any log gets no (empty) curves plot."""
-    from benchmarks.report import write_all
+    from benchmarks.comparison.report import write_all
 
     def row(dataset, run_dir):
         return {"dataset": dataset, "imbalance_type": "exp", "imbalance_ratio": 20.0, "epochs": 2,
@@ -242,7 +242,7 @@ def test_report_draws_curves_from_the_store_when_the_run_folder_is_gone(tmp_path
 def test_finished_run_without_recorded_argv_is_checked_against_its_flags_json(tmp_path):
     """Runs stored before runner_args.json: the flags a command sets must mean flags.json's values."""
     from absl import app
-    from benchmarks.run_plan import check_same_settings
+    from benchmarks.comparison.run_plan import check_same_settings
     folder = tmp_path / "old-run"
     folder.mkdir()
     (folder / "flags.json").write_text(json.dumps({
@@ -265,7 +265,7 @@ def test_finished_run_without_recorded_argv_is_checked_against_its_flags_json(tm
 
 
 def test_machine_records_the_thread_pool_variables_that_are_set(monkeypatch):
-    from benchmarks import machine
+    from benchmarks.speed_lab import machine
     for name in machine.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     assert machine.thread_settings() == {}

@@ -8,9 +8,9 @@ import sys
 import keras
 import pytest
 
-from bkd_keras.config import ConfigError
-from bkd_keras.methods import METHODS
-from bkd_keras.runner import run
+from bkd_keras.run.config import ConfigError
+from bkd_keras.method.methods import METHODS
+from bkd_keras.run.runner import run
 from conftest import small_config
 from models import build_backbone
 
@@ -106,7 +106,7 @@ def test_resume_reuses_finished_teacher_and_student_only_with_given_teacher(tmp_
 
 def test_a_resume_may_change_how_the_machine_runs_it_but_not_what_it_trains(tmp_path):
     """--threads / --save_every_steps may differ on the next machine; a training setting may not."""
-    from bkd_keras.run_folder import RunFolder
+    from bkd_keras.run.run_folder import RunFolder
     from data import load_dataset
 
     def start(config):

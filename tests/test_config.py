@@ -4,13 +4,13 @@ import dataclasses
 
 import pytest
 
-from bkd_keras.config import DataConfig, MethodConfig, TrainConfig, field_names
+from bkd_keras.run.config import DataConfig, MethodConfig, TrainConfig, field_names
 
 
 def test_every_config_field_and_method_setting_is_a_flag():
     from absl import flags as absl_flags
 
-    from bkd_keras.methods import all_settings
+    from bkd_keras.method.methods import all_settings
     from flags import definitions  # noqa: F401  (defines the flags)
     defined = set(absl_flags.FLAGS)
     missing = (field_names() | {s.name for s in all_settings()}) - defined
@@ -41,7 +41,7 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
     import json
     import os
 
-    from bkd_keras import run_folder
+    from bkd_keras.run import run_folder
     loaded = []
     monkeypatch.setattr("data.load_dataset", lambda data: loaded.append(data) or f"dataset {len(loaded)}")
     monkeypatch.setattr("keras.saving.load_model", lambda *a, **k: "model")
@@ -67,7 +67,7 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
     ("cifar100_lt", "ldam_drw", 20, 16),
 ])
 def test_deferral_belongs_to_the_method_within_a_recipe(recipe, method, epochs, switch):
-    from bkd_keras.methods import METHODS
+    from bkd_keras.method.methods import METHODS
     from flags.presets import PRESETS
     config = MethodConfig(method=method, bkd_start_fraction=PRESETS[recipe]["bkd_start_fraction"])
     assert METHODS[method].switch_epoch(config, epochs) == switch
@@ -94,8 +94,8 @@ def test_deferral_belongs_to_the_method_within_a_recipe(recipe, method, epochs, 
     (dict(bkd_start_fraction=1.5), "--bkd_start_fraction must be in"),
 ])
 def test_each_part_is_checked_by_its_consumer(values, message):
-    from bkd_keras.config import ConfigError
-    from bkd_keras.runner import validate
+    from bkd_keras.run.config import ConfigError
+    from bkd_keras.run.runner import validate
     from data.spec import DataError
     with pytest.raises((ConfigError, DataError), match=message.replace("(", r"\(")):
         validate(TrainConfig.flat(**values))
@@ -105,7 +105,7 @@ def test_the_config_module_imports_no_tensorflow():
     import subprocess
     import sys
     # bkd_keras/__init__ imports the whole library; the config module itself must load without TF.
-    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('cfg', 'bkd_keras/config.py'); "
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('cfg', 'bkd_keras/run/config.py'); "
             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); m.TrainConfig.flat(epochs=3); "
             "print('tensorflow' in sys.modules)")
     import os

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras import evaluation
+from bkd_keras.scoring import evaluation
 from conftest import write_image_tree
 from data import DataError, load_dataset
 from data.images import common_channels

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bkd_keras import diagnostics
+from bkd_keras.scoring import diagnostics
 
 
 def test_balanced_target_fit_hand_computed():

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras import losses
-from bkd_keras.callbacks import DeferredReweighting
-from bkd_keras.distiller import Distiller
-from bkd_keras.mixup import mix_batch
+from bkd_keras.method import losses
+from bkd_keras.method.callbacks import DeferredReweighting
+from bkd_keras.method.distiller import Distiller
+from bkd_keras.method.mixup import mix_batch
 from models import build_backbone
 
 
@@ -148,8 +148,8 @@ def test_distiller_config_round_trip():
 
 
 def test_learning_rate_logged_is_the_epochs_own():
-    from bkd_keras.callbacks import LearningRateLogger
-    from bkd_keras.schedules import WarmupStepDecay
+    from bkd_keras.method.callbacks import LearningRateLogger
+    from bkd_keras.method.schedules import WarmupStepDecay
     x, y = tiny_data(n=32)
     d = make(teacher=False)
     d.compile(optimizer=keras.optimizers.SGD(WarmupStepDecay(0.1, 2, warmup_epochs=5, boundaries=(), factors=())))
@@ -177,7 +177,7 @@ def test_xla_compiled_bkd_step_with_mixup_equals_the_eager_step():
 
 
 def test_pipeline_draws_equal_the_in_step_draws_and_resume_exactly():
-    from bkd_keras.mixup import sample_mixup, unpack_draws
+    from bkd_keras.method.mixup import sample_mixup, unpack_draws
     from data.mixup_draws import attach_mixup
     x, y = tiny_data(n=40)
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)      # 3 steps per epoch

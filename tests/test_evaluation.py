@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bkd_keras import evaluation
+from bkd_keras.scoring import evaluation
 
 
 def test_report_groups_and_confusion():

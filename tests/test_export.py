@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bkd_keras.export import export_classifier
+from bkd_keras.run.export import export_classifier
 from models import build_backbone
 
 

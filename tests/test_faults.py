@@ -6,10 +6,10 @@ import shutil
 import keras
 import pytest
 
-from bkd_keras.backup import usable_backup
-from bkd_keras.config import ConfigError
-from bkd_keras.distiller import Distiller
-from bkd_keras.runner import run
+from bkd_keras.run.backup import usable_backup
+from bkd_keras.run.config import ConfigError
+from bkd_keras.method.distiller import Distiller
+from bkd_keras.run.runner import run
 from conftest import small_config, write_image_tree
 
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bkd_keras.folding import FoldedBatchNorm, fold_batchnorm, foldable_pairs
+from bkd_keras.run.folding import FoldedBatchNorm, fold_batchnorm, foldable_pairs
 from models import build_backbone
 
 

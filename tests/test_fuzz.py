@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bkd_keras import losses
+from bkd_keras.method import losses
 from data.long_tail import long_tail_counts, long_tail_indices
 from test_long_tail import reference_counts, reference_indices
 from test_losses import np_bkd, np_log_softmax

@@ -85,8 +85,8 @@ def test_pretrained_errors():
 
 
 def test_small_run_with_resnet10_on_streamed_files(tmp_path):
-    from bkd_keras.config import TrainConfig
-    from bkd_keras.runner import run
+    from bkd_keras.run.config import TrainConfig
+    from bkd_keras.run.runner import run
     root = write_list_dataset(tmp_path / "data")
     config = TrainConfig.flat(dataset="list", data_dir=root, imbalance_type="none", augmentation="resized_crop",
                          image_size=(64, 64), backbone="resnet10", method="bkd", epochs=1, batch_size=4,
@@ -101,7 +101,7 @@ def test_large_presets_resolve():
     from flags.presets import PRESETS
     assert PRESETS["imagenet_lt"]["backbone"] == "resnext50" and PRESETS["imagenet_lt"]["batch_size"] == 512
     assert PRESETS["places_lt"]["pretrained"] == "imagenet" and PRESETS["places_lt"]["lr_decay"] == 0.1
-    from bkd_keras.schedules import scaled_step_schedule
+    from bkd_keras.method.schedules import scaled_step_schedule
     schedule = scaled_step_schedule(0.2, 1, 30, warmup_epochs=0, decay_at=PRESETS["places_lt"]["lr_decay_at"],
                                     decay=0.1)
     assert [round(schedule.lr_at_epoch(e), 6) for e in (10, 11, 20, 21, 30)] == [0.2, 0.02, 0.02, 0.002, 0.002]

@@ -1,5 +1,5 @@
 """What a long run needs: independent stage seeds, end-of-schedule evaluation, a pinned
-commit, and resumable state carried through the store (benchmarks/run_state.py)."""
+commit, and resumable state carried through the store (benchmarks/comparison/run_state.py)."""
 
 import json
 import os
@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from bkd_keras import evaluation
-from bkd_keras.seeding import stage_seed
+from bkd_keras.scoring import evaluation
+from bkd_keras.run.seeding import stage_seed
 from conftest import small_config
 
 
@@ -33,7 +33,7 @@ class _InitialWeights(keras.callbacks.Callback):
 
 
 def test_student_starts_from_its_own_draw_not_the_teachers(tmp_path):
-    from bkd_keras.runner import run
+    from bkd_keras.run.runner import run
     first, again = _InitialWeights(), _InitialWeights()
     results = run(small_config(tmp_path / "a"), log=lambda *_: None, extra_callbacks=[first])
     run(small_config(tmp_path / "b"), log=lambda *_: None, extra_callbacks=[again])
@@ -77,7 +77,7 @@ def test_test_curve_reports_last_and_first_best_epoch():
 
 
 def test_a_run_is_pinned_to_its_commit(tmp_path, monkeypatch):
-    from benchmarks import pinning
+    from benchmarks.comparison import pinning
     monkeypatch.setattr(pinning, "code_version", lambda: {"commit": "a" * 40, "dirty": False})
     out = str(tmp_path / "run")
     assert pinning.check_code(out)["commit"] == "a" * 40
@@ -89,7 +89,7 @@ def test_a_run_is_pinned_to_its_commit(tmp_path, monkeypatch):
 
 
 def test_code_version_reads_this_checkout():
-    from benchmarks.pinning import code_version
+    from benchmarks.comparison.pinning import code_version
     version = code_version()
     if version["commit"] is None:
         pytest.skip("not a git checkout")
@@ -126,7 +126,7 @@ def _files(folder):
 
 
 def test_long_run_state_goes_through_the_store_and_back(tmp_path):
-    from benchmarks import run_state
+    from benchmarks.comparison import run_state
     runs, store = str(tmp_path / "runs"), str(tmp_path / "store")
     run = _fake_run(runs, "x-ce", teacher_epochs=37)
     assert run_state.save_run(run, store) == "teacher at epoch 37"
@@ -149,7 +149,7 @@ def test_long_run_state_goes_through_the_store_and_back(tmp_path):
 
 
 def test_a_finished_teacher_is_kept_only_while_a_student_needs_it(tmp_path):
-    from benchmarks import run_state
+    from benchmarks.comparison import run_state
     runs, store = str(tmp_path / "runs"), str(tmp_path / "store")
     ce = _fake_run(runs, "x-ce", finished=True)
     _fake_run(runs, "x-bkd", teacher=os.path.join(runs, "x-ce", "export", "model.keras"))
@@ -169,7 +169,7 @@ def test_save_drops_a_finished_run_nobody_uses_unless_told_to_keep_it(tmp_path):
     _fake_run(runs, "x-ce", finished=True)
 
     def save(*extra):
-        return subprocess.run([sys.executable, "-m", "benchmarks.long_run", "save", f"--runs_dir={runs}",
+        return subprocess.run([sys.executable, "-m", "benchmarks.comparison.long_run", "save", f"--runs_dir={runs}",
                                f"--store_dir={store}", *extra], capture_output=True, text=True, timeout=120)
     assert "saved (finished)" in save("--keep=x-ce").stdout
     assert "export/model.keras" in _files(os.path.join(store, "x-ce", "resume"))
@@ -178,7 +178,7 @@ def test_save_drops_a_finished_run_nobody_uses_unless_told_to_keep_it(tmp_path):
 
 
 def test_a_backup_caught_mid_write_is_not_copied(tmp_path, monkeypatch):
-    from benchmarks import run_state
+    from benchmarks.comparison import run_state
     src = str(tmp_path / "backup")
     _write(os.path.join(src, "training_metadata.json"), b'{"epoch": 3}')
     _write(os.path.join(src, "latest.weights.h5"), b"new")         # written after the metadata

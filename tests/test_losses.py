@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from bkd_keras import losses
+from bkd_keras.method import losses
 
 
 def np_log_softmax(z):

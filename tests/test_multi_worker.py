@@ -53,7 +53,7 @@ def test_two_workers_match_one_process(tmp_path):
 
 
 def test_multi_worker_without_tf_config_is_a_clear_error():
-    from bkd_keras.strategies import make_strategy
+    from bkd_keras.run.strategies import make_strategy
     env_backup = os.environ.pop("TF_CONFIG", None)
     try:
         with pytest.raises(ValueError, match="TF_CONFIG"):
@@ -85,7 +85,7 @@ def test_two_worker_cli_run_chief_writes_and_evaluates_in_order(tmp_path):
     import keras
 
     import models  # noqa: F401
-    from bkd_keras.run_folder import read_config
+    from bkd_keras.run.run_folder import read_config
     from data import eval_dataset, load_dataset
     dataset = load_dataset(read_config(str(out)).data)
     model = keras.saving.load_model(str(out / "student" / "model.keras"), compile=False)
@@ -132,8 +132,8 @@ def test_sigterm_to_one_worker_stops_both_at_one_step_and_both_resume(tmp_path):
 
 
 def test_overwrite_by_the_chief_leaves_the_other_workers_folders_to_them(tmp_path):
-    from bkd_keras.config import TrainConfig
-    from bkd_keras.run_folder import RunFolder
+    from bkd_keras.run.config import TrainConfig
+    from bkd_keras.run.run_folder import RunFolder
     from data import load_dataset
 
     def overwrite(out):

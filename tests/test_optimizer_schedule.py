@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from bkd_keras.optimizers import CoupledSGD
-from bkd_keras.schedules import WarmupCosine, WarmupStepDecay, scaled_step_schedule
+from bkd_keras.method.optimizers import CoupledSGD
+from bkd_keras.method.schedules import WarmupCosine, WarmupStepDecay, scaled_step_schedule
 
 
 def test_two_steps_match_hand_computed_torch_sgd():
@@ -81,7 +81,7 @@ def test_the_schedule_keeps_warmup_peak_and_decay_at_any_length(epochs, table):
 
 
 def test_too_few_epochs_keep_the_peak_and_say_so():
-    from bkd_keras.schedules import step_boundaries
+    from bkd_keras.method.schedules import step_boundaries
     assert step_boundaries(2, 0.5, (0.8, 0.9)) == ([], "2 epochs are too few for the step schedule's 2 LR drops "
                                                    "after a 0.5-epoch warm-up (it needs >= 3); the LR stays at its peak.")
     assert step_boundaries(3, 0.75, (0.8, 0.9)) == ([1, 2], None)
@@ -92,7 +92,7 @@ def test_too_few_epochs_keep_the_peak_and_say_so():
 
 
 def test_the_warmup_used_is_what_the_run_folder_records(tmp_path):
-    from bkd_keras.runner import run
+    from bkd_keras.run.runner import run
     from conftest import small_config
     config = small_config(tmp_path, epochs=2, teacher_epochs=5, warmup_epochs=5, method="ce", stage="teacher")
     lines = []
@@ -104,6 +104,6 @@ def test_the_warmup_used_is_what_the_run_folder_records(tmp_path):
 
 
 def test_cosine_warmup_is_capped_too():
-    from bkd_keras.schedules import SCHEDULES
+    from bkd_keras.method.schedules import SCHEDULES
     s = SCHEDULES["cosine"](0.2, 10, 8, warmup_epochs=5)           # at most 2 of 8 epochs
     assert s.warmup_epochs == 2.0 and float(s(19)) == pytest.approx(0.2) and float(s(21)) < 0.2

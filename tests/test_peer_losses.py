@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from bkd_keras import losses
-from bkd_keras.callbacks import DeferredReweighting
-from bkd_keras.distiller import Distiller
-from bkd_keras.config import MethodConfig
-from bkd_keras.methods import METHODS
+from bkd_keras.method import losses
+from bkd_keras.method.callbacks import DeferredReweighting
+from bkd_keras.method.distiller import Distiller
+from bkd_keras.run.config import MethodConfig
+from bkd_keras.method.methods import METHODS
 from models import CosineDense, build_backbone
 from test_losses import np_log_softmax
 
@@ -114,7 +114,7 @@ def test_a_method_holds_its_rules():
 
 @pytest.mark.parametrize("name", ["la", "balanced_softmax", "ldam_drw", "cb", "mixup", "focal"])
 def test_every_teacherless_method_trains(tmp_path, name):
-    from bkd_keras.runner import run
+    from bkd_keras.run.runner import run
     from conftest import small_config
     result = run(small_config(tmp_path, method=name, bkd_start_epoch=0))
     assert set(result["reports"]) == {f"student ({name})"}

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras import losses
-from bkd_keras.distiller import Distiller
-from bkd_keras.methods import METHODS, REDUCTIONS
-from bkd_keras.config import MethodConfig
+from bkd_keras.method import losses
+from bkd_keras.method.distiller import Distiller
+from bkd_keras.method.methods import METHODS, REDUCTIONS
+from bkd_keras.run.config import MethodConfig
 
 COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]   # CIFAR-10-LT, rho 100
 

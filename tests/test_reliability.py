@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from bkd_keras import losses
-from bkd_keras.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
-from bkd_keras.config import ConfigError
-from bkd_keras.distiller import Distiller
-from bkd_keras.runner import run
+from bkd_keras.method import losses
+from bkd_keras.method.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
+from bkd_keras.run.config import ConfigError
+from bkd_keras.method.distiller import Distiller
+from bkd_keras.run.runner import run
 from conftest import small_config, write_image_tree
 from data import DataError, sources
 from models import build_backbone

@@ -100,7 +100,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
 
 
 def test_stale_log_lines_are_dropped_on_resume(tmp_path):
-    from bkd_keras.run_folder import trim_log
+    from bkd_keras.run.run_folder import trim_log
     path = str(tmp_path / "log.csv")
     open(path, "w").write("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
     trim_log(path, 2)
@@ -108,9 +108,9 @@ def test_stale_log_lines_are_dropped_on_resume(tmp_path):
 
 
 def test_state_saved_to_the_store_resumes_on_another_machine(tmp_path, reference):
-    """Only what `benchmarks.long_run save` commits survives: restored elsewhere, the run ends
+    """Only what `benchmarks.comparison.long_run save` commits survives: restored elsewhere, the run ends
     as an uninterrupted one."""
-    from benchmarks.run_state import restore_run, save_run
+    from benchmarks.comparison.run_state import restore_run, save_run
     ref, killed = reference, str(tmp_path / "machine1" / "run")
     assert worker(killed, "student", "3", "2").returncode == -9        # teacher done, student mid-way
     state = save_run(killed, str(tmp_path / "store"))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras import losses
-from bkd_keras.config import ConfigError, TrainConfig
-from bkd_keras.runner import run, validate
+from bkd_keras.method import losses
+from bkd_keras.run.config import ConfigError, TrainConfig
+from bkd_keras.run.runner import run, validate
 from models import build_backbone, expert_view
 
 
@@ -131,7 +131,7 @@ def test_ride_bkd_students_end_to_end_on_digits_with_exports(tmp_path):
 def test_per_expert_distiller_step_matches_numpy():
     """One BKD step with expert_targets: the logged distillation term is, per image, the sum over
     experts e of BKD(teacher expert e -> student expert e), on the weights before the update."""
-    from bkd_keras.distiller import Distiller
+    from bkd_keras.method.distiller import Distiller
     keras.utils.set_random_seed(4)
     student = build_backbone("ride_resnet32", 3, (8, 8, 1), experts=2)
     teacher = build_backbone("ride_resnet32", 3, (8, 8, 1), experts=2)
@@ -172,7 +172,7 @@ def test_ride_config_errors():
 def test_teacher_fit_of_a_multi_expert_teacher_reports_each_expert():
     """The ensemble's and each expert's share of training images whose balanced target keeps the
     label, against numpy on the experts' own logits."""
-    from bkd_keras.prediction import check_teacher_fit
+    from bkd_keras.scoring.prediction import check_teacher_fit
     from data import load_dataset
     keras.utils.set_random_seed(3)
     dataset = load_dataset("digits", imbalance_ratio=10)

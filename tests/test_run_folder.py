@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from bkd_keras import runner
-from bkd_keras.backup import Preempted
-from bkd_keras.config import ConfigError
-from bkd_keras.run_folder import RunFolder
-from bkd_keras.runner import run
+from bkd_keras.run import runner
+from bkd_keras.run.backup import Preempted
+from bkd_keras.run.config import ConfigError
+from bkd_keras.run.run_folder import RunFolder
+from bkd_keras.run.runner import run
 from conftest import small_config, write_image_tree
 from data import DataError, load_dataset
 
@@ -138,8 +138,8 @@ def test_a_second_run_on_a_folder_in_use_is_refused_with_the_holders_pid(tmp_pat
     data = write_image_tree(str(tmp_path / "data"), ["a", "b"], [4, 4])
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"
-        "from bkd_keras.run_folder import RunFolder\n"
-        "from bkd_keras.config import TrainConfig\n"
+        "from bkd_keras.run.run_folder import RunFolder\n"
+        "from bkd_keras.run.config import TrainConfig\n"
         f"f = RunFolder(TrainConfig.flat(output_dir={str(tmp_path / 'run')!r}))\n"
         "f._acquire()\nprint('locked', flush=True)\ntime.sleep(60)\n")],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -1,4 +1,4 @@
-"""Trained models the project ships (benchmarks/models/NAME/, written by benchmarks/publish.py)
+"""Trained models the project ships (benchmarks/models/NAME/, written by bkd_keras/publish.py)
 reproduce their reported top-1 and serve the same logits through their SavedModel; and
 publishing itself refuses runs it cannot vouch for.
 
@@ -46,8 +46,8 @@ def test_shipped_model_reproduces_its_top1_and_serves(path, tmp_path):
     import tensorflow as tf
 
     import models  # noqa: F401
-    from benchmarks.shipping import INFO_FILE, load_test_data
-    from bkd_keras.export import export_classifier
+    from bkd_keras.run.shipping import INFO_FILE, load_test_data
+    from bkd_keras.run.export import export_classifier
     from data import eval_dataset
     with open(os.path.join(os.path.dirname(path), INFO_FILE)) as f:
         info = json.load(f)
@@ -67,7 +67,7 @@ def test_shipped_model_reproduces_its_top1_and_serves(path, tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from bkd_keras.runner import run
+    from bkd_keras.run.runner import run
     # The teacher stage of a BKD run, as the runner trains every teacher.
     config = small_config(tmp_path_factory.mktemp("publish"), method="bkd", stage="teacher")
     results = run(config, log=lambda *_: None)
@@ -77,7 +77,7 @@ def finished_run(tmp_path_factory):
 def test_publish_copies_a_run_that_reproduces_and_refuses_one_that_does_not(finished_run, tmp_path):
     import keras
 
-    from benchmarks.shipping import INFO_FILE, PublishError, load_test_data, publish
+    from bkd_keras.run.shipping import INFO_FILE, PublishError, load_test_data, publish
     run_dir, results = finished_run
     info = publish(run_dir, "digits_ce", str(tmp_path), log=lambda *_: None)
     folder = tmp_path / "digits_ce"

@@ -132,8 +132,8 @@ def test_text_cnn_shapes_and_max_over_time():
 
 
 def test_text_run_end_to_end_serves_raw_strings(tmp_path):
-    from bkd_keras.config import TrainConfig
-    from bkd_keras.runner import run
+    from bkd_keras.run.config import TrainConfig
+    from bkd_keras.run.runner import run
     root = write_text_tree(tmp_path / "data", [60, 60, 60], test_per_class=10)
     config = TrainConfig.flat(dataset="text_folder", data_dir=root, backbone="textcnn", method="bkd", epochs=3,
                          batch_size=16, imbalance_ratio=10, max_per_class=60, sequence_length=12,
@@ -146,15 +146,15 @@ def test_text_run_end_to_end_serves_raw_strings(tmp_path):
     logits = export.serve_text(texts).numpy()
     assert logits.shape == (2, 3)
     # The raw-string endpoint equals the token endpoint on the same run's tokenisation.
-    from bkd_keras.export import read_vocabulary
+    from bkd_keras.run.export import read_vocabulary
     vocab = read_vocabulary(os.path.join(tmp_path, "run", "export"))
     ids = [[vocab.index(w) for w in t.split()] + [0] * 7 for t in texts.numpy().astype(str)]
     np.testing.assert_allclose(export.serve(tf.constant(ids, tf.int64)).numpy(), logits, rtol=1e-5, atol=1e-5)
 
 
 def test_text_config_errors(tmp_path):
-    from bkd_keras.config import ConfigError, TrainConfig
-    from bkd_keras.runner import validate
+    from bkd_keras.run.config import ConfigError, TrainConfig
+    from bkd_keras.run.runner import validate
     with pytest.raises(ConfigError, match="textcnn"):
         validate(TrainConfig.flat(dataset="bbc_news", backbone="resnet32"))
     with pytest.raises(ConfigError, match="does not take digits's images"):

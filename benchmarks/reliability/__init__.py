@@ -1,0 +1,1 @@
+"""Reliability: the soak (kills, full disks, resumes) and the bad-input table."""

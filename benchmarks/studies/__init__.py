@@ -1,0 +1,1 @@
+"""One-off studies: precision vs accuracy, compressed students, the Quickstart's own run."""

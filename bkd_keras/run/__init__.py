@@ -1,0 +1,2 @@
+"""A run: config, folder and lock, model assembly, the stage loop with backups and preemption, strategies,
+precision, seeding, export and publishing."""
