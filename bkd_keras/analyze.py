@@ -145,7 +145,7 @@ def main(argv):
     os.makedirs(FLAGS.out, exist_ok=True)
     cache, runs = {}, {}
     from bkd_keras.run.config import ConfigError
-    from bkd_keras.run.run_folder import load_run
+    from bkd_keras.run.run_records import load_run
     from data import DataError
     for i, run_dir in enumerate(FLAGS.runs):
         try:

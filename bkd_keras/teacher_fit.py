@@ -39,7 +39,7 @@ def _grid(logits, labels, class_counts, betas, temperatures):
 
 def main(argv):
     del argv
-    from bkd_keras.run.run_folder import load_run
+    from bkd_keras.run.run_records import load_run
     from bkd_keras.scoring.prediction import predict_with_experts
     betas, temperatures = list(map(float, FLAGS.betas)), list(map(float, FLAGS.temperatures))
     cache, result = {}, {}

@@ -169,10 +169,10 @@ def test_preset_teacher_reads_raw_text_and_drives_a_bkd_student(tmp_path):
     export = tf.saved_model.load(str(out / "export" / "saved_model"))
     assert export.serve_text(tf.constant(["goal match"])).shape == (1, 3)
     # A different preset is refused on resume-style reruns of the same folder (inputs.json).
-    from bkd_keras.run import run_folder
+    from bkd_keras.run import run_records
     _tiny_bert_preset(tmp_path / "other", 3)
     with pytest.raises(ConfigError, match="another teacher"):
-        run_folder.check_inputs(config.replace(teacher_preset=str(tmp_path / "other")),
+        run_records.check_inputs(config.replace(teacher_preset=str(tmp_path / "other")),
                                 load_dataset(config.data))
 
 

@@ -41,7 +41,7 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
     import json
     import os
 
-    from bkd_keras.run import run_folder
+    from bkd_keras.run import run_records
     loaded = []
     monkeypatch.setattr("data.load_dataset", lambda data: loaded.append(data) or f"dataset {len(loaded)}")
     monkeypatch.setattr("keras.saving.load_model", lambda *a, **k: "model")
@@ -53,7 +53,7 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
         (run / "flags.json").write_text(json.dumps({"dataset": "digits", "mean": mean, "std": [1.0]}))
         runs.append(str(run))
     cache = {}
-    datasets = [run_folder.load_run(r, cache)[1] for r in runs]
+    datasets = [run_records.load_run(r, cache)[1] for r in runs]
     assert datasets == ["dataset 1", "dataset 2", "dataset 1"] and len(loaded) == 2
 
 

@@ -85,7 +85,7 @@ def test_two_worker_cli_run_chief_writes_and_evaluates_in_order(tmp_path):
     import keras
 
     import models  # noqa: F401
-    from bkd_keras.run.run_folder import read_config
+    from bkd_keras.run.run_records import read_config
     from data import eval_dataset, load_dataset
     dataset = load_dataset(read_config(str(out)).data)
     model = keras.saving.load_model(str(out / "student" / "model.keras"), compile=False)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras.method import losses
+from bkd_keras.method import expert_losses, losses
 from bkd_keras.method.distiller import Distiller
 from bkd_keras.method.methods import METHODS, REDUCTIONS
 from bkd_keras.run.config import MethodConfig
@@ -67,7 +67,7 @@ def _np_ride(outputs, labels, counts, reweight, diversity=0.2, scale=30.0):
     counts = np.asarray(counts, np.float64)
     m = losses.ldam_margins(counts, 0.5).astype(np.float64)
     w = losses.effective_number_weights(counts, 0.9999).astype(np.float64) if reweight else None
-    v = losses.ride_diversity_weights(counts, 0.05) if reweight else np.ones(len(counts))
+    v = expert_losses.ride_diversity_weights(counts, 0.05) if reweight else np.ones(len(counts))
     z = scale * outputs.astype(np.float64)
     onehot = np.eye(len(counts))[labels]
     target = np.exp(_log_softmax(z.mean(1) / v))

@@ -100,7 +100,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
 
 
 def test_stale_log_lines_are_dropped_on_resume(tmp_path):
-    from bkd_keras.run.run_folder import trim_log
+    from bkd_keras.run.run_records import trim_log
     path = str(tmp_path / "log.csv")
     open(path, "w").write("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
     trim_log(path, 2)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bkd_keras.method import losses
+from bkd_keras.method import expert_losses, losses
 from bkd_keras.run.config import ConfigError, TrainConfig
 from bkd_keras.run.runner import run, validate
 from models import build_backbone, expert_view
@@ -64,8 +64,8 @@ def test_ride_loss_matches_numpy(reweight):
     outputs = rng.uniform(-1, 1, (4, 3, 5)).astype("float32")       # cosine-head outputs of 3 experts
     labels = np.array([0, 4, 2, 4])
     counts = [500, 120, 40, 12, 5]
-    loss = losses.RIDELoss(losses.effective_number_weights(counts, 0.9999), losses.ldam_margins(counts, 0.5),
-                           losses.ride_diversity_weights(counts, 0.05), reweight=reweight)
+    loss = expert_losses.RIDELoss(losses.effective_number_weights(counts, 0.9999), losses.ldam_margins(counts, 0.5),
+                           expert_losses.ride_diversity_weights(counts, 0.05), reweight=reweight)
     got = np.asarray(loss.call(labels, outputs))
     np.testing.assert_allclose(got, _np_ride(outputs, labels, counts, 0.9999, reweight), rtol=1e-5, atol=1e-4)
     # Hand case: identical experts -> the diversity term is 0 and RIDE is the sum of the LDAM terms.
@@ -90,15 +90,15 @@ def test_ride_bkd_distillation_term_two_experts_matches_numpy():
     student = rng.normal(size=(6, 2, 3)).astype("float32") * 3
     teacher_experts = rng.normal(size=(6, 2, 3)).astype("float32") * 3
     ensemble = teacher_experts.mean(1)
-    got = np.asarray(losses.expert_distillation(bkd, ensemble, student))
+    got = np.asarray(expert_losses.expert_distillation(bkd, ensemble, student))
     want = _np_bkd(ensemble, student[:, 0], w) + _np_bkd(ensemble, student[:, 1], w)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    got = np.asarray(losses.expert_distillation(bkd, teacher_experts, student))
+    got = np.asarray(expert_losses.expert_distillation(bkd, teacher_experts, student))
     want = _np_bkd(teacher_experts[:, 0], student[:, 0], w) + _np_bkd(teacher_experts[:, 1], student[:, 1], w)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # CE on each expert, summed.
     labels = np.array([0, 1, 2, 0, 1, 2])
-    ce = np.asarray(losses.expert_sum(losses.ClassificationLoss(), labels, student))
+    ce = np.asarray(expert_losses.expert_sum(losses.ClassificationLoss(), labels, student))
     onehot = np.eye(3)[labels]
     want = sum(-(onehot * _np_log_softmax(student[:, e])).sum(-1) for e in range(2))
     np.testing.assert_allclose(ce, want, rtol=1e-5, atol=1e-5)

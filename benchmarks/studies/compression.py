@@ -49,7 +49,7 @@ def main(argv):
     import numpy as np
 
     from benchmarks.comparison.report import halves
-    from bkd_keras.run.run_folder import load_run
+    from bkd_keras.run.run_records import load_run
     from data import eval_dataset
 
     rows, cache = [], {}

@@ -6,8 +6,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from bkd_keras.method import losses as losses_lib
+from bkd_keras.method import expert_losses, losses as losses_lib
 from bkd_keras.method.mixup import mix_batch, sample_mixup, unpack_draws
+from bkd_keras.method.replicas import global_batch_size, global_sum, num_replicas, step_logs
 
 
 @keras.saving.register_keras_serializable(package="bkd_keras")
@@ -35,8 +36,8 @@ class Distiller(keras.Model):
 
     A multi-expert student (a layer named models.EXPERT_LAYER, e.g. ride_resnet32) is trained
     on its experts' logits (B, E, C): the classification loss per expert, summed
-    (`losses.expert_sum`), and each expert distils from the teacher's ensemble logits, or with
-    `expert_targets` from the teacher's expert of the same index (`losses.expert_distillation`).
+    (`expert_losses.expert_sum`), and each expert distils from the teacher's ensemble logits, or with
+    `expert_targets` from the teacher's expert of the same index (`expert_losses.expert_distillation`).
 
     A teacher that reads raw text (`reads_text`, e.g. hub_teacher.PresetTextTeacher) gets
     batches whose inputs are {"tokens": ids for the student, "text": strings for the teacher}.
@@ -93,6 +94,16 @@ class Distiller(keras.Model):
             return None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
+    def _mix(self, data, images, targets, batch):
+        """Mixup of the student's batch with the pipeline's draws (attach_mixup), or, for plain
+        (x, y) batches, draws made here from (seed, step) as the pipeline would."""
+        if len(data) > 2 and isinstance(data[2], dict):
+            lam, permutation = unpack_draws(data[2])
+        else:
+            step_seed = ops.stack([ops.cast(self.seed or 0, "int64"), ops.cast(self.optimizer.iterations, "int64")])
+            lam, permutation = sample_mixup(batch, self.mixup_alpha, step_seed)
+        return mix_batch(images, targets, lam, permutation)
+
     def train_step(self, data):
         inputs, labels = data[0], data[1]
         images = _student_inputs(inputs)
@@ -100,12 +111,7 @@ class Distiller(keras.Model):
         batch = ops.shape(images)[0]
         targets = ops.one_hot(labels, self.num_classes)
         if self.mixup_alpha > 0:
-            if len(data) > 2 and isinstance(data[2], dict):     # drawn in the pipeline (attach_mixup)
-                lam, permutation = unpack_draws(data[2])
-            else:   # plain (x, y) batches: draw here, from (seed, step) as the pipeline would
-                step_seed = ops.stack([ops.cast(self.seed or 0, "int64"), ops.cast(self.optimizer.iterations, "int64")])
-                lam, permutation = sample_mixup(batch, self.mixup_alpha, step_seed)
-            images, targets = mix_batch(images, targets, lam, permutation)
+            images, targets = self._mix(data, images, targets, batch)
         teacher_logits = None
         if self.teacher is not None:
             teacher_inputs = inputs["text"] if isinstance(inputs, dict) else images
@@ -119,22 +125,22 @@ class Distiller(keras.Model):
             logits = ops.mean(experts, axis=1)
             ce_share = None
             if getattr(self.classification_loss, "weighted_mean", False):   # its authors' weighted mean
-                ce_share, ce = self.classification_loss.batch_loss(targets, experts, _global_sum)
+                ce_share, ce = self.classification_loss.batch_loss(targets, experts, global_sum)
             else:
-                ce = losses_lib.expert_sum(self.classification_loss, targets, experts)
+                ce = expert_losses.expert_sum(self.classification_loss, targets, experts)
             per_example = ce
             if teacher_logits is not None:
-                kd = losses_lib.expert_distillation(self.distillation_loss, teacher_logits, experts)
+                kd = expert_losses.expert_distillation(self.distillation_loss, teacher_logits, experts)
                 per_example = per_example + self.distillation_weight * kd
             # Reduced over the GLOBAL batch: apply_gradients sums replica gradients.
             if ce_share is None:
-                loss = ops.sum(per_example) / _global_batch_size(batch)
+                loss = ops.sum(per_example) / global_batch_size(batch)
             else:
                 loss = ce_share
                 if teacher_logits is not None:
-                    loss = loss + self.distillation_weight * ops.sum(kd) / _global_batch_size(batch)
+                    loss = loss + self.distillation_weight * ops.sum(kd) / global_batch_size(batch)
             if self.student.losses:
-                loss = loss + ops.sum(self.student.losses) / _num_replicas()
+                loss = loss + ops.sum(self.student.losses) / num_replicas()
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.student.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.student.trainable_weights))
@@ -153,7 +159,7 @@ class Distiller(keras.Model):
         if teacher_logits is not None:
             self.kd_tracker.update_state(ops.mean(kd), sample_weight=local)
         self.accuracy_tracker.update_state(ops.argmax(targets, axis=-1), logits)
-        return _logs(self.metrics)
+        return step_logs(self.metrics)
 
     def test_step(self, data):
         images, labels = _student_inputs(data[0]), data[1]
@@ -164,7 +170,7 @@ class Distiller(keras.Model):
         self.total_tracker.update_state(ops.mean(ce), sample_weight=local)
         self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
         self.accuracy_tracker.update_state(labels, logits)
-        return _logs((self.total_tracker, self.ce_tracker, self.accuracy_tracker))
+        return step_logs((self.total_tracker, self.ce_tracker, self.accuracy_tracker))
 
     def get_config(self):
         return {
@@ -220,30 +226,3 @@ def check_compatible(teacher, student):
     if t_in != s_in:
         raise ValueError(f"The teacher takes inputs of shape {t_in} but the student {s_in}; "
                          "use a teacher trained on the same image size.")
-
-
-def _logs(metrics):
-    """{name: result} of `metrics`. Under MultiWorkerMirroredStrategy Keras 3.15 averages the
-    replicas' logs with reduce(MEAN, axis=0), which fails on scalars: give them shape (1,)."""
-    logs = {m.name: m.result() for m in metrics}
-    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
-    return logs
-
-
-def _num_replicas():
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _global_sum(local):
-    """A per-replica scalar summed over the replicas (itself on one device)."""
-    ctx = tf.distribute.get_replica_context()
-    local = ops.cast(local, "float32")
-    if ctx is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
-        return local
-    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
-
-
-def _global_batch_size(local_batch):
-    # all_reduce gives the exact global size, also for an uneven last batch.
-    return _global_sum(local_batch)

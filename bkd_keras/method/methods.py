@@ -8,7 +8,7 @@ a method is one entry in METHODS (plus its loss in losses.py if it is new, and a
 import dataclasses
 from typing import Callable, Optional, Tuple
 
-from bkd_keras.method import losses as losses_lib
+from bkd_keras.method import expert_losses, losses as losses_lib
 from bkd_keras.run.config import ConfigError
 
 
@@ -172,9 +172,9 @@ METHODS = {
                        reduction="weighted_mean"),
     "ride": Method("RIDE: per-expert LDAM-DRW + distribution-aware diversity loss on a multi-expert model "
                    "(Wang et al. 2021)",
-                   lambda ctx: losses_lib.RIDELoss(
+                   lambda ctx: expert_losses.RIDELoss(
                        ctx.weights, losses_lib.ldam_margins(ctx.class_counts, ctx.options["ldam_max_margin"]),
-                       losses_lib.ride_diversity_weights(ctx.class_counts, ctx.options["ride_reweight_factor"]),
+                       expert_losses.ride_diversity_weights(ctx.class_counts, ctx.options["ride_reweight_factor"]),
                        scale=ctx.options["ldam_scale"], diversity=ctx.options["ride_diversity"],
                        temperature=ctx.options["ride_temperature"], reweight=ctx.reweight),
                    defers="classification", head="cosine", experts="required", reduction="weighted_mean",

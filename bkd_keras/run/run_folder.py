@@ -8,13 +8,12 @@ finished run's config, data and model.
 """
 
 import contextlib
-import csv
 import os
 import shutil
 
-from bkd_keras.scoring import evaluation
 from bkd_keras.run.config import ConfigError, TrainConfig
-from bkd_keras.run.io_utils import atomic_write_json, atomic_write_text, read_json
+from bkd_keras.run.io_utils import atomic_write_json
+from bkd_keras.run.run_records import check_inputs, current_inputs, flat_settings, read_json_or_fail
 
 # Paths may move between machines: the data and a given teacher are checked by content
 # instead (RunFolder.check_inputs). Thread counts and the backup interval say how this machine
@@ -29,12 +28,6 @@ RUN_ENTRIES = {"flags.json", "inputs.json", "results.json", "runner_args.json", 
                "export", LOCK, REPLACED}
 
 
-def flat_settings(config):
-    """{flag name: value} of `config`, with every method setting (defaults filled), JSON-ready."""
-    from bkd_keras.method.methods import all_settings
-    return {**TrainConfig().to_flat(), **{s.name: s.default for s in all_settings()}, **config.to_flat()}
-
-
 def _is_worker_folder(name):
     return name.startswith(".worker")      # other workers' folders (OUT/.workerN) are theirs
 
@@ -43,13 +36,6 @@ def _inside(path, folder):
     """True if `path` is `folder` or lies under it (both resolved)."""
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _read_json(path, fix):
-    try:
-        return read_json(path)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); {fix}") from None
 
 
 class RunFolder:
@@ -110,7 +96,7 @@ class RunFolder:
     def _check_settings(self):
         fix = "fix or delete it, or pass --overwrite / another --output_dir."
         # A setting added after the run started is unchanged if it has its default.
-        previous = {**flat_settings(TrainConfig()), **_read_json(self.path("flags.json"), fix)}
+        previous = {**flat_settings(TrainConfig()), **read_json_or_fail(self.path("flags.json"), fix)}
         current = flat_settings(self.config)
         changed = sorted(k for k in current if k not in IGNORED_ON_RESUME and previous.get(k) != current[k])
         if changed:
@@ -235,84 +221,3 @@ def _lock_holder(path):
         return _pid_in(fd)
     finally:
         os.close(fd)        # closing drops a shared lock taken here
-
-
-def current_inputs(config, dataset):
-    """The run's inputs: the data's fingerprint (per-class counts, a hash of the selected examples
-    and labels; data/fingerprint.py) and the SHA-256 of a given --teacher file (or --teacher_preset
-    folder). Paths do not count: a moved dataset or teacher is accepted."""
-    from data.fingerprint import dataset_fingerprint, file_sha256, folder_sha256
-    preset = config.model.teacher_preset
-    teacher = config.run.teacher
-    teacher = (file_sha256(teacher) if os.path.isfile(teacher) else None) if teacher else \
-        folder_sha256(preset) if preset and os.path.isdir(preset) else preset
-    return {"data": dataset_fingerprint(dataset, config.data.data_dir), "teacher": teacher}
-
-
-def check_inputs(config, dataset, out=None):
-    """The run's inputs (`current_inputs`); ConfigError if OUT/inputs.json says it started with others."""
-    from data.fingerprint import describe_change
-    out = out or config.run.output_dir
-    current = current_inputs(config, dataset)
-    path = os.path.join(out, "inputs.json")
-    if not os.path.exists(path):
-        return current
-    started = _read_json(path, "delete it to accept the current inputs, or pass --overwrite.")
-    change = describe_change(started["data"], current["data"])
-    if change:
-        raise ConfigError(f"{out} was started on other data: {change}. Resume it with the data it "
-                          "started with, or pass --overwrite / another --output_dir to start over.")
-    if current["teacher"] is not None and started.get("teacher") != current["teacher"]:
-        raise ConfigError(f"{out} was started with another teacher: "
-                          f"{config.run.teacher or config.model.teacher_preset} is not the teacher this run "
-                          "began with (its SHA-256 differs). Pass that teacher, or "
-                          "--overwrite / another --output_dir to start over.")
-    return current
-
-
-def trim_log(path, first_epoch):
-    """Drops log.csv lines of epochs >= first_epoch (written, but not backed up, before a kill)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = f.read().splitlines(keepends=True)
-    keep = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].strip().isdigit()
-                        and int(line.split(",", 1)[0]) < first_epoch]
-    if len(keep) != len(lines):
-        atomic_write_text(path, "".join(keep))
-
-
-def test_curve(log_path):
-    """The test-accuracy curve of a stage's log.csv (see evaluation.test_curve), or None."""
-    if not os.path.exists(log_path):
-        return None
-    with open(log_path) as f:
-        return evaluation.test_curve(list(csv.DictReader(f)))
-
-
-def read_config(run_dir):
-    """The TrainConfig of a run folder, from its flags.json."""
-    path = os.path.join(run_dir, "flags.json")
-    if not os.path.exists(path):
-        raise ConfigError(f"{run_dir} is not a run folder (no flags.json); pass the --output_dir of a run.")
-    return TrainConfig.flat(**_read_json(path, "fix or delete the run folder."))
-
-
-def load_run(run_dir, cache=None):
-    """(config, dataset, exported model) of a finished run folder.
-
-    `cache` (a dict) shares the dataset between runs of one data setting (keyed by the
-    whole DataConfig, so runs differing in any data setting never share one).
-    """
-    import keras
-
-    import models  # noqa: F401  (registers the backbones' custom layers)
-    from data import load_dataset
-    config = read_config(run_dir)
-    path = os.path.join(run_dir, "export", "model.keras")
-    if not os.path.exists(path):
-        raise ConfigError(f"{run_dir} has no export/model.keras; is the run finished?")
-    cache = {} if cache is None else cache
-    if config.data not in cache:
-        cache[config.data] = load_dataset(config.data)
-    return config, cache[config.data], keras.saving.load_model(path, compile=False)

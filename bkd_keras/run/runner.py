@@ -10,7 +10,7 @@ import dataclasses
 import os
 
 from bkd_keras.scoring import evaluation, prediction
-from bkd_keras.run import run_folder, stages
+from bkd_keras.run import run_folder, run_records, stages
 from bkd_keras.run.assembly import load_teacher
 from bkd_keras.run.backup import disk_guard, stop_on_sigterm
 from bkd_keras.run.config import ConfigError
@@ -175,7 +175,7 @@ def _finish(config, dataset, final, infos, reports, teacher_fit, log):
     with disk_guard(config.run.output_dir):
         export_classifier(final, export_dir, dataset.mean, dataset.std, dataset.vectorizer)
     results = {
-        "config": run_folder.flat_settings(config),
+        "config": run_records.flat_settings(config),
         "dataset": {"name": dataset.name, "class_names": list(dataset.class_names),
                     "train_counts": dataset.class_counts.tolist(), "train_size": len(dataset.train),
                     "test_size": len(dataset.test), "image_shape": list(dataset.image_shape)},

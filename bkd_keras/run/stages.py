@@ -10,7 +10,7 @@ import numpy as np
 
 from bkd_keras.method import callbacks as callbacks_lib
 from bkd_keras.scoring import evaluation
-from bkd_keras.run import run_folder
+from bkd_keras.run import run_records
 from bkd_keras.run.assembly import build_distiller, trainable_parameters
 from bkd_keras.run.backup import StepBackup, disk_guard, usable_backup
 from bkd_keras.method.distiller import reads_text
@@ -28,7 +28,7 @@ def _callbacks(name, stage_dir, losses, num_images, steps, save_every_steps, sta
     os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
     cbs += [
         # The log line of an epoch is written before its backup: a kill in between re-runs
-        # the epoch, and run_folder.trim_log drops the stale line on resume.
+        # the epoch, and run_records.trim_log drops the stale line on resume.
         keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
                                     update_freq="epoch", profile_batch=0),
@@ -62,19 +62,16 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     schedule = make_schedule(config.optim, steps, epochs)
     distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed, model, schedule)
     log(f"[{name}] {distiller.student.name}, method={config.method.method if name != 'teacher' else 'ce'} "
-        f"({method.description}), "
-        f"{epochs} epochs, {trainable_parameters(distiller.student):,} trainable parameters, "
+        f"({method.description}), {epochs} epochs, {trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
-    log(f"[{name}] {schedule.describe(epochs)}")
-    if schedule.note:
-        log(f"[{name}] note: {schedule.note}")
+    log(f"[{name}] {schedule.describe(epochs)}" + (f"\n[{name}] note: {schedule.note}" if schedule.note else ""))
     start = usable_backup(os.path.join(stage_dir, "backup"), log)
     cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start) \
         + list(extra_callbacks)
     if start["epoch"] or start["step"]:
         distiller.load_weights(os.path.join(stage_dir, "backup", "latest.weights.h5"))
         log(f"[{name}] resuming at epoch {start['epoch'] + 1}, step {start['step']} (from {stage_dir}/backup)")
-    run_folder.trim_log(os.path.join(stage_dir, "log.csv"), start["epoch"])
+    run_records.trim_log(os.path.join(stage_dir, "log.csv"), start["epoch"])
     begin = time.time()
     evaluated = evaluation.eval_epochs(epochs, config.run.eval_every, config.run.eval_last_fraction)
     fit = dict(callbacks=cbs, validation_data=eval_dataset(dataset, 512) if evaluated else None,
@@ -83,10 +80,16 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     # resuming at (epoch, step) replays exactly, the seen batches skipped before decoding.
     data = functools.partial(train_dataset, dataset, batch_size, seed=seed, mixup_alpha=distiller.mixup_alpha,
                              raw_text=reads_text(teacher))
+    _fit(distiller, data, start, epochs, steps, fit, name, stage_dir)
+    return distiller.student, _finish(distiller, cbs[0].history, begin, epochs, seed, dataset, stage_dir)
+
+
+def _fit(distiller, data, start, epochs, steps, fit, name, stage_dir):
+    """Fits epochs start["epoch"] .. epochs-1, first the rest of a half-done epoch if any."""
     try:
         with disk_guard(stage_dir, distiller):
             first = start["epoch"]
-            if start["step"]:           # the rest of a half-done epoch, then the others
+            if start["step"]:
                 distiller.fit(data(start_epoch=first, start_step=start["step"]), initial_epoch=first,
                               epochs=first + 1, steps_per_epoch=steps - start["step"], **fit)
                 first += 1
@@ -97,16 +100,19 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         saved = usable_backup(os.path.join(stage_dir, "backup"))
         raise KeyboardInterrupt(f"[{name}] interrupted; the backup in {stage_dir}/backup holds epochs up to "
                                 f"{saved['epoch']}. Rerun the same command to resume.") from None
-    rates = cbs[0].history
+
+
+def _finish(distiller, rates, begin, epochs, seed, dataset, stage_dir):
+    """Writes the finished stage (model.keras, stage.json), drops its backup; returns stage.json's dict."""
     info = {"epochs": epochs, "seconds": time.time() - begin,
             "images_per_sec": float(np.median(rates)) if rates else None,
             "images_per_sec_per_epoch": rates, "seed": seed,
             "backbone": distiller.student.name, "parameters": trainable_parameters(distiller.student),
-            "test_curve": run_folder.test_curve(os.path.join(stage_dir, "log.csv"))}
+            "test_curve": run_records.test_curve(os.path.join(stage_dir, "log.csv"))}
     with disk_guard(stage_dir, distiller):
-        atomic_save_model(distiller.student, model_path)
+        atomic_save_model(distiller.student, os.path.join(stage_dir, "model.keras"))
         if dataset.is_text:
             write_vocabulary(dataset.vocabulary, stage_dir)
-        atomic_write_json(info_path, info)
+        atomic_write_json(os.path.join(stage_dir, "stage.json"), info)
     shutil.rmtree(os.path.join(stage_dir, "backup"), ignore_errors=True)
-    return distiller.student, info
+    return info
