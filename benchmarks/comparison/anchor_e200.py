@@ -3,6 +3,7 @@
     python -m benchmarks.comparison.anchor_e200 save        # OUT/resume.pth.tar of each stage -> the store
     python -m benchmarks.comparison.anchor_e200 restore     # the store -> OUT (a fresh machine continues)
     python -m benchmarks.comparison.anchor_e200 report      # writes benchmarks/results/anchor_e200.json
+    python -m benchmarks.comparison.anchor_e200 crosscheck  # the finished models in this project's evaluation
 
 The stages run with the anchor's own harness (../shared/anchors/official-bkd-pytorch/run.py,
 resumable after every epoch), in the background and across machines:
@@ -23,16 +24,16 @@ import sys
 
 from absl import app, flags
 
+from benchmarks.comparison.anchor_crosscheck import CHECKPOINT, CONVERTED, STAGES, crosscheck
 from benchmarks.speed_lab.anchor import INSTALL
 
-STAGES = {"teacher": ("teacher-e200", "cifar10-exp100-e200-s0-ce"),
-          "student": ("student-e200", "cifar10-exp100-e200-s0-bkd")}
 STATE = "resume.pth.tar"
-CHECKPOINT = "ckpt.pth.tar"   # a finished teacher's weights: the student stage's --teacher
 flags.DEFINE_string("anchor_runs", "/work/anchor-runs", "The harness's --out folders: ANCHOR_RUNS/<stage>-e200.")
 flags.DEFINE_string("store_dir", "benchmarks/store", "The committed store (resume state under anchor-<stage>-e200/).")
 flags.DEFINE_string("python", "/tmp/anchor-venv/bin/python", f"A Python with torch ({INSTALL}).")
 flags.DEFINE_string("output", "benchmarks/results/anchor_e200.json", "The report.")
+flags.DEFINE_string("models_dir", "benchmarks/models", "crosscheck: the project's shipped 200-epoch models.")
+flags.DEFINE_string("crosscheck_output", "benchmarks/results/anchor_crosscheck.json", "crosscheck: its report.")
 FLAGS = flags.FLAGS
 
 _READ_HISTORY = """
@@ -44,11 +45,14 @@ print(json.dumps({"epochs_done": state["epoch"], "history": state["hist"], "args
 
 def _kept(stage, out):
     """What the store keeps of a stage: its resume state while it runs; once finished, its numbers, and
-    for the teacher also its weights until the student has finished (a fresh machine needs them)."""
+    for the teacher also its weights until the student has finished (a fresh machine needs them), and
+    its Keras conversion (`crosscheck`; this project's students train from it)."""
     if not os.path.exists(os.path.join(out, "result.json")):
         return [STATE]
     student_done = os.path.exists(os.path.join(FLAGS.anchor_runs, STAGES["student"][0], "result.json"))
-    return ["result.json"] + ([CHECKPOINT] if stage == "teacher" and not student_done else [])
+    converted = stage == "teacher" and os.path.exists(os.path.join(out, CONVERTED))
+    return ["result.json"] + ([CHECKPOINT] if stage == "teacher" and not student_done else []) \
+        + ([CONVERTED] if converted else [])
 
 
 def _stored(stage):
@@ -105,15 +109,20 @@ def side_by_side(anchor_curve, project_curve):
 
 
 def main(argv):
-    if len(argv) != 2 or argv[1] not in ("save", "restore", "report"):
-        raise app.UsageError("Usage: python -m benchmarks.comparison.anchor_e200 save|restore|report")
+    if len(argv) != 2 or argv[1] not in ("save", "restore", "report", "crosscheck"):
+        raise app.UsageError("Usage: python -m benchmarks.comparison.anchor_e200 save|restore|report|crosscheck")
+    if argv[1] == "crosscheck":
+        with open(FLAGS.crosscheck_output, "w") as f:
+            json.dump(crosscheck(FLAGS.anchor_runs, FLAGS.models_dir, FLAGS.python), f, indent=1)
+        print(f"wrote {FLAGS.crosscheck_output}", file=sys.stderr)
+        return
     for stage, (folder, run) in STAGES.items():
         out = os.path.join(FLAGS.anchor_runs, folder)
         if argv[1] == "save" and os.path.exists(os.path.join(out, STATE)):
             os.makedirs(_stored(stage), exist_ok=True)
             for name in _kept(stage, out):
                 shutil.copyfile(os.path.join(out, name), os.path.join(_stored(stage), name))
-            for name in {STATE, "result.json", CHECKPOINT} - set(_kept(stage, out)):
+            for name in {STATE, "result.json", CHECKPOINT, CONVERTED} - set(_kept(stage, out)):
                 if os.path.exists(os.path.join(_stored(stage), name)):
                     os.remove(os.path.join(_stored(stage), name))
             print(f"{stage}: saved {', '.join(_kept(stage, out))} to {_stored(stage)}")
