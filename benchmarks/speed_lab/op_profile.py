@@ -37,7 +37,7 @@ flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("warmup", 10, "Steps before the trace (tracing, oneDNN primitive caches).")
 flags.DEFINE_integer("steps", 10, "Steps traced.")
 flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while profiling.")
-flags.DEFINE_string("output", "benchmarks/op_profile.json", "Results file.")
+flags.DEFINE_string("output", "benchmarks/results/op_profile.json", "Results file.")
 FLAGS = flags.FLAGS
 
 

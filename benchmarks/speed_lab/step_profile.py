@@ -40,7 +40,7 @@ flags.DEFINE_list("pause_pids", [], "Processes to SIGSTOP while timing.")
 flags.DEFINE_enum("batch_norm", "fused", list(BATCH_NORMS), "The models' BatchNorm (models/batch_norm.py).")
 flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Student and teacher precision (bfloat16: "
                   "mixed, as --precision=bfloat16 --teacher_precision=bfloat16 in training).")
-flags.DEFINE_string("output", "benchmarks/step_profile.json", "Where to write the results.")
+flags.DEFINE_string("output", "benchmarks/results/step_profile.json", "Where to write the results.")
 FLAGS = flags.FLAGS
 
 _ONEDNN_PROBE = """

@@ -3,7 +3,7 @@
     python -m benchmarks.studies.quickstart
 
 Runs the command in a fresh process into a temporary folder, so nothing is reused,
-and writes benchmarks/quickstart_results.json.
+and writes benchmarks/results/quickstart_results.json.
 """
 
 import json
