@@ -18,7 +18,9 @@ from data.text import TOKENIZERS
 from flags.presets import DEFAULT_PRESET, PRESETS
 from models import BACKBONES, BATCH_NORMS
 
-_D = types.SimpleNamespace(**TrainConfig().to_flat())   # defaults by flag name
+# The defaults --help shows are a no-flag run's: TrainConfig's defaults under the default dataset's preset.
+_NO_FLAG_PRESET = DEFAULT_PRESET.get(TrainConfig().data.dataset, "none")
+_D = types.SimpleNamespace(**{**TrainConfig().to_flat(), **PRESETS[_NO_FLAG_PRESET]})
 
 # Data
 flags.DEFINE_string("dataset", _D.dataset, "; ".join(f"{name}: {info.description}"
@@ -77,7 +79,9 @@ flags.DEFINE_integer("transformer_width", _D.transformer_width, "--backbone=tran
 flags.DEFINE_string("pretrained", None, "resnet50 / resnet152: start from ImageNet weights: 'imagenet' "
                     "(Keras' cache; downloaded once when online) or a local .h5 of the body without top.")
 flags.DEFINE_string("preset", None, f"Recipe preset: {', '.join(PRESETS)}. Default: the dataset's "
-                    f"({DEFAULT_PRESET}). Explicit flags override preset values.")
+                    f"({DEFAULT_PRESET}). Explicit flags override preset values. The defaults --help shows are "
+                    f"a no-flag run's (--dataset={_D.dataset}, preset {_NO_FLAG_PRESET}); another dataset or "
+                    "preset brings its own.")
 # Optimisation
 flags.DEFINE_integer("epochs", _D.epochs, "Epochs of the student (and of the teacher unless --teacher_epochs).")
 flags.DEFINE_integer("teacher_epochs", None, "Epochs of the teacher (default: --epochs).")
@@ -159,8 +163,8 @@ def resolve(flag_values):
             values[name] = fv[name].value
         elif name in preset:
             values[name] = preset[name]
-        elif name in fv and fv[name].value is not None:
-            values[name] = fv[name].value
+        elif name in fv and fv[name].value is not None and not fv[name].using_default_value:
+            values[name] = fv[name].value          # set in code rather than on the command line
     if values.get("image_size") is not None:
         try:
             values["image_size"] = tuple(int(v) for v in values["image_size"])

@@ -130,3 +130,28 @@ def test_threads_flag_sets_both_tensorflow_pools(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TensorFlow threads: intra-op 1, inter-op 1" in result.stdout
     assert cli("--threads=-1").stderr.strip().endswith("--threads must be >= 0 (0: TensorFlow's defaults), got -1.")
+
+
+def test_presets_hold_only_what_differs_from_the_defaults():
+    from bkd_keras.run.config import TrainConfig
+    from flags.presets import PRESETS
+    defaults = TrainConfig().to_flat()
+    same = lambda a, b: list(a or []) == list(b) if isinstance(b, (tuple, list)) else a == b
+    repeated = [(name, k) for name, preset in PRESETS.items() for k, v in preset.items() if same(defaults[k], v)]
+    assert not repeated, f"preset entries equal to TrainConfig's defaults: {repeated}"
+
+
+def test_help_shows_what_a_no_flag_run_uses():
+    from absl import flags as absl_flags
+    from flags import definitions
+    fv = absl_flags.FLAGS
+    fv.unparse_flags()
+    fv(["prog"])
+    flat = definitions.resolve(fv).to_flat()
+    shown = {name: fv[name].default for name in flat if name in fv and fv[name].default is not None}
+    assert shown["epochs"] == 40 and shown["batch_size"] == 32       # digits_lt, not the library's 30 / 64
+    differ = {k: (v, flat[k]) for k, v in shown.items()
+              if (list(v) != list(flat[k]) if isinstance(v, (tuple, list)) else v != flat[k])
+              and not (isinstance(v, list) and [float(x) for x in v] == list(flat[k]))}
+    assert not differ, f"--help default vs the no-flag run's value: {differ}"
+    fv.unparse_flags()

@@ -69,7 +69,8 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
 def test_deferral_belongs_to_the_method_within_a_recipe(recipe, method, epochs, switch):
     from bkd_keras.method.methods import METHODS
     from flags.presets import PRESETS
-    config = MethodConfig(method=method, bkd_start_fraction=PRESETS[recipe]["bkd_start_fraction"])
+    config = MethodConfig(method=method, bkd_start_fraction=PRESETS[recipe].get(
+        "bkd_start_fraction", MethodConfig().bkd_start_fraction))
     assert METHODS[method].switch_epoch(config, epochs) == switch
     # An explicit flag still overrides it.
     explicit = MethodConfig(method=method, bkd_start_fraction=0.5, bkd_start_epoch=7)
