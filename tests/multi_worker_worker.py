@@ -34,7 +34,7 @@ def main(out, mode):
         return keras.Model(inputs, keras.layers.Dense(3)(h))
 
     with strategy.scope():
-        distiller = Distiller(net(1), net(2), distillation_loss=BalancedKDLoss(weights, 2.0), mixup_alpha=0.0)
+        distiller = Distiller(student=net(1), teacher=net(2), distillation_loss=BalancedKDLoss(weights, 2.0), mixup_alpha=0.0)
         distiller.compile(optimizer=CoupledSGD(0.1, momentum=0.9, l2=1e-3))
         distiller(x[:1])
         distiller.optimizer.build(distiller.trainable_variables)

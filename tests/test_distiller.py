@@ -23,7 +23,7 @@ def make(teacher=True, mixup=0.0, weights=None, reweight=1.0, classes=4):
     student = build_backbone("small_cnn", classes, (8, 8, 1))
     t = build_backbone("small_cnn", classes, (8, 8, 1)) if teacher else None
     kd = losses.BalancedKDLoss(weights, 2.0, reweight=reweight) if teacher else None
-    d = Distiller(student, t, distillation_loss=kd, mixup_alpha=mixup, seed=1)
+    d = Distiller(student=student, teacher=t, distillation_loss=kd, mixup_alpha=mixup, seed=1)
     d.compile(optimizer=keras.optimizers.SGD(0.05))
     return d
 
@@ -97,11 +97,11 @@ def test_without_teacher_is_plain_training_and_rejects_mismatches():
     assert "kd_loss" not in logs and np.isfinite(logs["loss"][0])
     student = build_backbone("small_cnn", 4, (8, 8, 1))
     with pytest.raises(ValueError, match="predicts 5 classes"):
-        Distiller(student, build_backbone("small_cnn", 5, (8, 8, 1)), distillation_loss=losses.BalancedKDLoss())
+        Distiller(student=student, teacher=build_backbone("small_cnn", 5, (8, 8, 1)), distillation_loss=losses.BalancedKDLoss())
     with pytest.raises(ValueError, match="inputs of shape"):
-        Distiller(student, build_backbone("small_cnn", 4, (16, 16, 1)), distillation_loss=losses.BalancedKDLoss())
+        Distiller(student=student, teacher=build_backbone("small_cnn", 4, (16, 16, 1)), distillation_loss=losses.BalancedKDLoss())
     with pytest.raises(ValueError, match="both or neither"):
-        Distiller(student, None, distillation_loss=losses.BalancedKDLoss())
+        Distiller(student=student, teacher=None, distillation_loss=losses.BalancedKDLoss())
 
 
 def _plain_net(classes=3):
@@ -117,7 +117,7 @@ def _one_step(strategy, weights, teacher_weights, x, y):
         student, teacher = _plain_net(), _plain_net()
         student.set_weights(weights)
         teacher.set_weights(teacher_weights)
-        d = Distiller(student, teacher, distillation_loss=losses.BalancedKDLoss(
+        d = Distiller(student=student, teacher=teacher, distillation_loss=losses.BalancedKDLoss(
             np.array([1.0, 2.0, 5.0], np.float32), 2.0))
         d.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
@@ -189,3 +189,14 @@ def test_pipeline_draws_equal_the_in_step_draws_and_resume_exactly():
         assert sorted(perm.numpy().tolist()) == list(range(len(perm)))   # a permutation of the batch
     for (a, pa), (b, pb) in zip(full[3:], resumed):
         assert float(a) == float(b) and np.array_equal(pa, pb)
+
+
+def test_models_are_keywords_so_keras_order_cannot_train_the_teacher():
+    student, teacher = build_backbone("small_cnn", 4, (8, 8, 1)), build_backbone("small_cnn", 4, (8, 8, 1))
+    # keras.distillation.Distiller(teacher, student, ...) order, positionally: refused, naming the fix.
+    with pytest.raises(TypeError, match=r"Distiller\(student=\.\.\., teacher=\.\.\."):
+        Distiller(teacher, student, distillation_loss=losses.BalancedKDLoss())
+    with pytest.raises(TypeError, match="by keyword"):
+        Distiller(teacher=teacher, distillation_loss=losses.BalancedKDLoss())
+    d = Distiller(student=student, teacher=teacher, distillation_loss=losses.BalancedKDLoss())
+    assert d.student is student and d.teacher is teacher and not d.teacher.trainable

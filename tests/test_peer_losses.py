@@ -76,7 +76,7 @@ def test_cosine_head(rng):
 
 def test_drw_switch_turns_on_ce_weights_at_the_chosen_epoch():
     built = build("ldam_drw", drw_start_fraction=0.5, epochs=4)   # switch at epoch 2 of 4
-    d = Distiller(build_backbone("small_cnn", 5, (8, 8, 1), head="cosine"), classification_loss=built.classification)
+    d = Distiller(student=build_backbone("small_cnn", 5, (8, 8, 1), head="cosine"), classification_loss=built.classification)
     d.compile(optimizer=keras.optimizers.SGD(0.01))
     x = np.random.default_rng(0).normal(size=(20, 8, 8, 1)).astype(np.float32)
     y = np.arange(20) % 5

@@ -109,7 +109,7 @@ def _one_step(strategy, weights, x, y):
         student.set_weights(weights)
         loss = losses.ClassificationLoss(np.array([0.2, 1.0, 4.0], np.float32), margins=[0.5, 0.3, 0.2], scale=30.0,
                                          weighted_mean=True)
-        d = Distiller(student, classification_loss=loss)
+        d = Distiller(student=student, classification_loss=loss)
         d.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     d.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x)), epochs=1, verbose=0)
     return [w.numpy() for w in student.weights]

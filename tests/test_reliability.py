@@ -22,7 +22,7 @@ def test_nan_loss_names_epoch_and_step_and_saves_nothing_of_it(tmp_path):
     x = np.random.default_rng(0).normal(size=(64, 8, 8, 1)).astype(np.float32)
     x[40] = np.nan                                     # second batch of 32
     y = np.arange(64) % 4
-    d = Distiller(build_backbone("small_cnn", 4, (8, 8, 1)))
+    d = Distiller(student=build_backbone("small_cnn", 4, (8, 8, 1)))
     d.compile(optimizer="sgd")
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 2"):
         d.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False, callbacks=[StopOnNonFiniteLoss("test")])

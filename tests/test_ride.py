@@ -136,7 +136,7 @@ def test_per_expert_distiller_step_matches_numpy():
     student = build_backbone("ride_resnet32", 3, (8, 8, 1), experts=2)
     teacher = build_backbone("ride_resnet32", 3, (8, 8, 1), experts=2)
     w = losses.effective_number_weights([300, 60, 10], 0.9999)
-    distiller = Distiller(student, teacher, distillation_loss=losses.BalancedKDLoss(w, 2.0), expert_targets=True)
+    distiller = Distiller(student=student, teacher=teacher, distillation_loss=losses.BalancedKDLoss(w, 2.0), expert_targets=True)
     distiller.compile(optimizer=keras.optimizers.SGD(0.0))
     x = np.random.RandomState(5).normal(size=(8, 8, 8, 1)).astype("float32")
     y = np.array([0, 1, 2, 0, 1, 2, 0, 0])

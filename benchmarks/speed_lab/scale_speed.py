@@ -73,7 +73,7 @@ def time_steps(config_name, precision, with_teacher, steps, batch):
     teacher = None
     if with_teacher:
         teacher = with_precision(build_backbone("resnet50", 1000, (224, 224, 3)), precision)
-    distiller = Distiller(student, teacher, distillation_loss=BalancedKDLoss(np.ones(1000, np.float32))
+    distiller = Distiller(student=student, teacher=teacher, distillation_loss=BalancedKDLoss(np.ones(1000, np.float32))
                           if with_teacher else None, mixup_alpha=1.0 if with_teacher else 0.0, seed=0)
     distiller.compile(optimizer=CoupledSGD(0.1))
     x = tf.random.normal((batch, 224, 224, 3))

@@ -43,8 +43,13 @@ class Distiller(keras.Model):
     batches whose inputs are {"tokens": ids for the student, "text": strings for the teacher}.
     """
 
-    def __init__(self, student, teacher=None, classification_loss=None, distillation_loss=None,
+    def __init__(self, *args, student=None, teacher=None, classification_loss=None, distillation_loss=None,
                  distillation_weight=1.0, mixup_alpha=0.0, seed=None, expert_targets=False, **kwargs):
+        # Keyword-only: keras.distillation.Distiller takes (teacher, student), this one took (student,
+        # teacher); a positional call in the other order would train the teacher without an error.
+        if args or student is None:
+            raise TypeError("Distiller takes its models by keyword: Distiller(student=..., teacher=..., ...) "
+                            "(keras.distillation.Distiller takes them in the order (teacher, student)).")
         super().__init__(**kwargs)
         if (teacher is None) != (distillation_loss is None):
             raise ValueError("A teacher and a distillation loss go together: pass both or neither.")

@@ -75,8 +75,10 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                 teacher = with_precision(teacher, config.run.teacher_precision)  # a copy made in this scope
                 if config.run.fold_teacher_batchnorm:
                     teacher = fold_batchnorm(teacher)
-        distiller = Distiller(student, teacher, losses.classification, losses.distillation,
-                              config.method.distillation_weight, method.mixup_alpha(config.method), seed=seed,
+        distiller = Distiller(student=student, teacher=teacher, classification_loss=losses.classification,
+                              distillation_loss=losses.distillation,
+                              distillation_weight=config.method.distillation_weight,
+                              mixup_alpha=method.mixup_alpha(config.method), seed=seed,
                               expert_targets=method.expert_targets and teacher is not None, name="distiller")
         optim = config.optim
         schedule = schedule or make_schedule(optim, steps, epochs)
