@@ -101,27 +101,15 @@ def _fit(logits, labels, counts):
     return {k: [round(v, 2) for v in fit[k]] for k in ("teacher_top1", "target_top1", "target_mass")}
 
 
-def _project_model(folder, cache):
-    """(dataset, model) of a shipped model folder (its flags.json names the data it was trained on)."""
-    import keras
-
-    from bkd_keras.run.run_records import read_config
-    from data import load_dataset
-    config = read_config(folder)
-    if config.data not in cache:
-        cache[config.data] = load_dataset(config.data)
-    return cache[config.data], keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
-
-
 def crosscheck(anchor_runs, models_dir, python):
     """The report (a JSON-ready dict) described at the top of this module."""
-    import models  # noqa: F401  (the backbones' custom layers)
+    from bkd_keras.run.run_records import load_run
     from bkd_keras.scoring.evaluation import classification_report
     from bkd_keras.scoring.prediction import predict_logits
     from data import eval_dataset
     cache, report, test_logits = {}, {"beta": BETA, "T": TEMPERATURE}, {}
     for stage, (folder, _) in STAGES.items():
-        dataset, project_model = _project_model(os.path.join(models_dir, SHIPPED[stage]), cache)
+        _, dataset, project_model = load_run(os.path.join(models_dir, SHIPPED[stage]), cache)
         probe = next(iter(eval_dataset(dataset, 256, "test")))[0].numpy()     # normalised, as evaluated
         anchor_model, torch_logits, epoch = _anchor_model(os.path.join(anchor_runs, folder, CHECKPOINT),
                                                           python, probe)

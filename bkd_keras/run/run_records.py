@@ -85,7 +85,8 @@ def read_config(run_dir):
 
 
 def load_run(run_dir, cache=None):
-    """(config, dataset, exported model) of a finished run folder.
+    """(config, dataset, exported model) of a finished run folder, or of a shipped model's folder
+    (`bkd_keras.publish`: model.keras beside the run's flags.json).
 
     `cache` (a dict) shares the dataset between runs of one data setting (keyed by the
     whole DataConfig, so runs differing in any data setting never share one).
@@ -96,6 +97,8 @@ def load_run(run_dir, cache=None):
     from data import load_dataset
     config = read_config(run_dir)
     path = os.path.join(run_dir, "export", "model.keras")
+    if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, "model.keras")):
+        path = os.path.join(run_dir, "model.keras")
     if not os.path.exists(path):
         raise ConfigError(f"{run_dir} has no export/model.keras; is the run finished?")
     cache = {} if cache is None else cache
