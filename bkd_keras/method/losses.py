@@ -171,7 +171,8 @@ class ClassificationLoss(keras.losses.Loss):
         """(this loss's share of the step's loss, per-example values (B,)) for experts' logits (B, E, C):
         the per-example values summed over the global batch, divided by the global sum of label
         weights sum_i w_{y_i}^r (`weighted_mean`; before a deferred switch r = 0 makes that B)."""
-        per_example = sum(self(y_true, expert_logits[:, e]) for e in range(expert_logits.shape[1]))
+        from bkd_keras.method.expert_losses import expert_sum   # imports this module: import here
+        per_example = expert_sum(self, y_true, expert_logits)
         weights = self._weights() if self.weighted_mean else ops.ones((expert_logits.shape[-1],))
         return ops.sum(per_example) / global_sum(ops.sum(label_weights(y_true, weights))), per_example
 
