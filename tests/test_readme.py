@@ -14,7 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_readme_library_example_runs(tmp_path):
     text = open(os.path.join(ROOT, "README.md")).read()
     section = text[text.index("## Library use"):]
-    code, load = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    code, load = blocks[0], next(b for b in blocks if "import models" in b)
     assert "Distiller(" in code and "export(" in code
     code = code.replace("epochs=40", "epochs=1").replace('"bkd_student"', repr(str(tmp_path / "bkd_student")))
     namespace = {}
@@ -32,3 +33,16 @@ def test_readme_library_example_runs(tmp_path):
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert int(r.stdout.split()[-1]) == namespace["student"].count_params()
+
+
+def test_readme_pretrained_example_runs(capsys):
+    from bkd_keras import pretrained
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text[text.index("## Pretrained models"):]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    names = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    assert names == pretrained.names()                   # the table lists exactly the shipped models
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    images[1] = 255
+    exec(compile(code, "README.md", "exec"), {"uint8_images": images})
+    assert capsys.readouterr().out.split("\n")[-2] in pretrained.info(names[0])["class_names"]

@@ -34,6 +34,7 @@ def load_teacher(path, dataset):
         reason = " ".join(str(err).split())[:200] or type(err).__name__
         raise ConfigError(f"--teacher={path} cannot be loaded as a Keras model ({reason}); it is damaged or not "
                           "a model.keras. Pass the model.keras of a finished teacher run.") from None
+    teacher = _normalised_input(teacher, path, dataset)
     if teacher.output_shape[-1] != dataset.num_classes:
         raise ConfigError(f"The teacher {path} predicts {teacher.output_shape[-1]} classes but {dataset.name} has "
                           f"{dataset.num_classes}; train a teacher on this dataset (omit --teacher).")
@@ -46,6 +47,20 @@ def load_teacher(path, dataset):
         raise ConfigError(f"The teacher {path} takes images of shape {tuple(teacher.input_shape[1:])} but "
                           f"{dataset.name} has {tuple(dataset.image_shape)}; use a teacher trained on this data.")
     return teacher
+
+
+def _normalised_input(teacher, path, dataset):
+    """The teacher fed normalised images: a shipped classifier (uint8 in, normalisation inside,
+    run/stock_model.py) without its preprocessing, which must be this run's own."""
+    from bkd_keras.run.stock_model import split_preprocessing
+    body, mean, std = split_preprocessing(teacher)
+    if mean is not None and not dataset.is_text and not (
+            np.allclose(mean, dataset.mean, atol=1e-6) and np.allclose(std, dataset.std, atol=1e-6)):
+        raise ConfigError(f"The teacher {path} normalises images with mean {np.round(mean, 4).tolist()} / std "
+                          f"{np.round(std, 4).tolist()}, but this run uses {np.round(dataset.mean, 4).tolist()} / "
+                          f"{np.round(dataset.std, 4).tolist()}; the teacher would see other inputs than it was "
+                          "trained on. Train with the teacher's data settings, or omit --teacher.")
+    return body
 
 
 def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None, seed=None, model=None,

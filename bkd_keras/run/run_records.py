@@ -85,8 +85,8 @@ def read_config(run_dir):
 
 
 def load_run(run_dir, cache=None):
-    """(config, dataset, exported model) of a finished run folder, or of a shipped model's folder
-    (`bkd_keras.publish`: model.keras beside the run's flags.json).
+    """(config, dataset, exported model fed normalised images) of a finished run folder, or of a
+    shipped model's folder (`bkd_keras.publish`: model.keras beside the run's flags.json).
 
     `cache` (a dict) shares the dataset between runs of one data setting (keyed by the
     whole DataConfig, so runs differing in any data setting never share one).
@@ -104,4 +104,5 @@ def load_run(run_dir, cache=None):
     cache = {} if cache is None else cache
     if config.data not in cache:
         cache[config.data] = load_dataset(config.data)
-    return config, cache[config.data], keras.saving.load_model(path, compile=False)
+    from bkd_keras.run.stock_model import split_preprocessing
+    return config, cache[config.data], split_preprocessing(keras.saving.load_model(path, compile=False))[0]

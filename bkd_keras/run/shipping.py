@@ -31,12 +31,39 @@ def load_test_data(settings):
     return load_dataset(TrainConfig.flat(**settings).data)
 
 
+def _model_path(run):
+    """RUN/export/model.keras of a finished run, or RUN/model.keras of a shipped model (re-publishing)."""
+    shipped = os.path.join(run, "model.keras")
+    return shipped if os.path.isfile(os.path.join(run, INFO_FILE)) and os.path.isfile(shipped) \
+        else os.path.join(run, "export", "model.keras")
+
+
+def _stock(model, dataset, top1, tolerance, log):
+    """The file to ship: for images the stock-Keras classifier (run/stock_model.py: uint8 in, built-in
+    layers), checked on the raw test images; else (text, or a layer without a built-in twin) `model`."""
+    from bkd_keras.run.stock_model import StockModelError, stock_classifier
+    if dataset.is_text:
+        return model, False
+    try:
+        stock = stock_classifier(model, dataset.mean, dataset.std)
+    except StockModelError as err:
+        log(f"shipping the project's model file (it needs `import models` to load): {err}")
+        return model, False
+    logits = stock.predict(dataset.test.images, batch_size=500, verbose=0)
+    stock_top1 = 100.0 * float((logits.argmax(1) == dataset.test.labels).mean())
+    if abs(stock_top1 - top1) > tolerance:
+        raise PublishError(f"The stock-Keras copy scores {stock_top1:.2f} on the raw test images, the model "
+                           f"{top1:.2f}: a layer's built-in twin computes something else (run/stock_model.py).")
+    log(f"stock-Keras copy (uint8 in, built-in layers): top-1 {stock_top1:.2f}")
+    return stock, True
+
+
 def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=False, log=print):
-    """Re-evaluates RUN's exported model and copies it with its files to MODELS_DIR/NAME; returns
-    the published.json dict."""
+    """Re-evaluates RUN's exported model (or a shipped model's folder) and writes it, as a stock-Keras
+    classifier where it can, with its files to MODELS_DIR/NAME; returns the published.json dict."""
     from bkd_keras.run.assembly import load_teacher
     from bkd_keras.scoring.prediction import evaluate
-    model_path = os.path.join(run, "export", "model.keras")
+    model_path = _model_path(run)
     for path in (model_path, *(os.path.join(run, f) for f in RUN_FILES)):
         if not os.path.isfile(path):
             raise PublishError(f"{run} is not a finished run: {path} is missing. Publish a run whose "
@@ -44,37 +71,49 @@ def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=Fals
     target = os.path.join(models_dir, name)
     if os.path.exists(target) and not overwrite:
         raise PublishError(f"{target} exists; pass --overwrite to replace it, or choose another --name.")
-    with open(os.path.join(run, "flags.json")) as f:
-        flat = json.load(f)
-    with open(os.path.join(run, "results.json")) as f:
-        results = json.load(f)
+    flat, results, code, previous = (_read_json(run, f) for f in ("flags.json", "results.json", "code.json", INFO_FILE))
     stage, reported = list(results["reports"].items())[-1]
     settings = data_settings(flat, data_dir)
     dataset = load_test_data(settings)
-    model = load_teacher(model_path, dataset)          # checks classes, input shape, vocabulary
+    model = load_teacher(model_path, dataset)          # checks classes, input shape, vocabulary, normalisation
     top1 = evaluate(model, dataset, verbose=0)["top1"]
     log(f"{stage}: reported top-1 {reported['top1']:.2f}, re-evaluated {top1:.2f}")
     if abs(top1 - reported["top1"]) > tolerance:
         raise PublishError(f"{model_path} scores {top1:.2f} on the test split but its run reported "
                            f"{reported['top1']:.2f}: the data (--data_dir, its normalisation) or the model "
                            "file differ from the run's. Nothing was published.")
-    code = {}
-    if os.path.exists(os.path.join(run, "code.json")):
-        with open(os.path.join(run, "code.json")) as f:
-            code = json.load(f)
+    shipped, stock = _stock(model, dataset, top1, tolerance, log)
     info = {"top1": reported["top1"], "reproduced_top1": top1, "stage": stage,
             "data": data_settings(flat), "mean": [float(v) for v in dataset.mean],
-            "std": [float(v) for v in dataset.std],
-            "commit": code.get("commit"), "epochs": flat.get("epochs"),
+            "std": [float(v) for v in dataset.std], "class_names": list(map(str, dataset.class_names)),
+            "input": "uint8 images (B, H, W, C), normalised inside" if stock else
+                     ("token ids (B, L)" if dataset.is_text else "normalised float images (B, H, W, C)"),
+            "loads_without_bkd_keras": stock,
+            "commit": code.get("commit", previous.get("commit")), "epochs": flat.get("epochs"),
             # a run's --method names its student; its teacher stage is always plain CE
             "method": "ce" if stage == "teacher" else flat.get("method"),
             "backbone": flat.get("backbone"), "precision": flat.get("precision"),
-            "run": os.path.basename(os.path.normpath(run))}
+            "run": previous.get("run", os.path.basename(os.path.normpath(run)))}
+    _write(target, shipped, run, model_path, info)
+    log(f"published {target} ({os.path.getsize(os.path.join(target, 'model.keras')) / 1e6:.1f} MB)")
+    return info
+
+
+def _read_json(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write(target, model, run, model_path, info):
+    """MODELS_DIR/NAME/ written whole or not at all: model.keras, vocabulary.txt (text), the run files."""
     tmp = target + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    shutil.copyfile(model_path, os.path.join(tmp, "model.keras"))
-    vocabulary = os.path.join(run, "export", "vocabulary.txt")
+    model.save(os.path.join(tmp, "model.keras"))
+    vocabulary = os.path.join(os.path.dirname(model_path), "vocabulary.txt")
     if os.path.exists(vocabulary):
         shutil.copyfile(vocabulary, os.path.join(tmp, "vocabulary.txt"))
     for f in RUN_FILES:
@@ -83,5 +122,3 @@ def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=Fals
         json.dump(info, f, indent=1)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
-    log(f"published {target} ({os.path.getsize(os.path.join(target, 'model.keras')) / 1e6:.1f} MB)")
-    return info
