@@ -7,6 +7,10 @@ import os
 # (benchmarks/step_profile_*.json). Set before TensorFlow is imported; a user's own value wins.
 # It changes CPU kernels only (GPUs keep cuDNN).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# Without an NVIDIA driver, TensorFlow's first op logs "failed call to cuInit" as an ERROR line on
+# every command; only level 3 silences it. Python exceptions are unaffected; a user's value wins.
+if not os.path.exists("/proc/driver/nvidia"):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bkd_keras.run.config import ConfigError, TrainConfig
 from bkd_keras.method.distiller import Distiller

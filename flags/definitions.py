@@ -145,6 +145,10 @@ flags.DEFINE_enum("class_groups", _D.class_groups, list(GROUP_RULES), "Many / Me
                   "paper's cut-offs, > 100, 20-100, < 20 training images; the paper datasets' presets) or terciles "
                   "(thirds of the classes by training count).")
 
+flags.DEFINE_list("export_litert", list(_D.export_litert), "Also write LiteRT files of the final image model "
+                  "to OUTPUT_DIR/export/litert/model_<kind>.tflite: any of fp32, fp16, int8 (full-integer, "
+                  "calibrated on 256 training images); uint8 images in, logits out.")
+
 # Every config field and method setting is a flag of the same name (a test checks it).
 _CONFIG_FIELDS = field_names() | {s.name for s in all_settings()}
 

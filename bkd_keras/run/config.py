@@ -105,13 +105,14 @@ class RunConfig:
     verbose: str = "auto"
     overwrite: bool = False
     class_groups: str = "terciles"     # Many / Medium / Few: "paper" cut-offs or "terciles" (evaluation.py)
+    export_litert: tuple = ()          # LiteRT files written beside the export: fp32, fp16, int8 (run/litert.py)
 
 
 _PARTS = {"data": DataConfig, "model": ModelConfig, "method": MethodConfig, "optim": OptimConfig,
           "run": RunConfig}
 _FIELD_PART = {f.name: part for part, cls in _PARTS.items() for f in dataclasses.fields(cls) if f.name != "options"}
 # Fields holding tuples (JSON and flags give lists).
-_TUPLES = ("image_size", "mean", "std", "lr_decay_at")
+_TUPLES = ("image_size", "mean", "std", "lr_decay_at", "export_litert")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from bkd_keras.run.assembly import load_teacher
 from bkd_keras.run.backup import disk_guard, stop_on_sigterm
 from bkd_keras.run.config import ConfigError
 from bkd_keras.run.export import export_classifier
+from bkd_keras.run.litert import check_kinds
 from bkd_keras.run.io_utils import atomic_write_json
 from bkd_keras.method.methods import METHODS, TEACHER_METHOD
 from bkd_keras.run.precision import PRECISIONS
@@ -70,6 +71,7 @@ def validate(config):
     methods.check_config(config.method, text, config.model.backbone in models.MULTI_EXPERT)
     optimizers.check_config(config.optim)
     check_run_config(config.run)
+    check_kinds(config.run.export_litert, text, config.data.augmentation == "resized_crop")
     _check_teacher_sources(config)
     return config
 
@@ -174,6 +176,9 @@ def _finish(config, dataset, final, infos, reports, teacher_fit, log):
     export_dir = os.path.join(config.run.output_dir, "export")
     with disk_guard(config.run.output_dir):
         export_classifier(final, export_dir, dataset.mean, dataset.std, dataset.vectorizer)
+    exports = {"saved_model": os.path.join(export_dir, "saved_model"), "keras": os.path.join(export_dir, "model.keras")}
+    if config.run.export_litert:
+        exports["litert"] = _export_litert(config, dataset, final, export_dir, log)
     results = {
         "config": run_records.flat_settings(config),
         "dataset": {"name": dataset.name, "class_names": list(dataset.class_names),
@@ -182,11 +187,22 @@ def _finish(config, dataset, final, infos, reports, teacher_fit, log):
         "stages": infos,
         "reports": reports,
         "teacher_fit": teacher_fit,
-        "exports": {"saved_model": os.path.join(export_dir, "saved_model"),
-                    "keras": os.path.join(export_dir, "model.keras")},
+        "exports": exports,
     }
     with disk_guard(config.run.output_dir):
         atomic_write_json(os.path.join(config.run.output_dir, "results.json"), results)
     log("\n" + evaluation.comparison_table(reports, dataset.class_names, dataset.class_counts))
     log(f"\nResults: {os.path.join(config.run.output_dir, 'results.json')}; exported model: {export_dir}")
     return results
+
+
+def _export_litert(config, dataset, final, export_dir, log):
+    """EXPORT/litert/model_<kind>.tflite for --export_litert; {kind: path}."""
+    from bkd_keras.run import litert
+    from bkd_keras.run.stock_model import stock_classifier
+    calibration = litert.calibration_images(dataset, seed=config.run.seed)
+    with disk_guard(config.run.output_dir):
+        paths = litert.export_litert(stock_classifier(final, dataset.mean, dataset.std, strict=False),
+                                     os.path.join(export_dir, "litert"), config.run.export_litert, calibration)
+    log("LiteRT: " + ", ".join(f"{k} {os.path.getsize(p) / 1e6:.2f} MB" for k, p in paths.items()))
+    return paths

@@ -42,7 +42,7 @@ def _stock(model, dataset, top1, tolerance, log):
     """The file to ship: for images the stock-Keras classifier (run/stock_model.py: uint8 in, built-in
     layers), checked on the raw test images; else (text, or a layer without a built-in twin) `model`."""
     from bkd_keras.run.stock_model import StockModelError, stock_classifier
-    if dataset.is_text:
+    if dataset.is_text or dataset.test.images is None:       # token ids, or files resized in the pipeline
         return model, False
     try:
         stock = stock_classifier(model, dataset.mean, dataset.std)

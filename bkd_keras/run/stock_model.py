@@ -45,33 +45,36 @@ def _option_a(layer):
     return keras.Model(inputs, x, name=layer.name)
 
 
-def _builtin(layer):
-    """The built-in layer (or functional model) standing in for `layer`."""
+def _builtin(layer, strict=True):
+    """The built-in layer (or functional model) standing in for `layer`; with strict=False a project
+    layer without a built-in twin is copied as it is."""
     if isinstance(layer, FusedBatchNormalization):
         return keras.layers.BatchNormalization.from_config(layer.get_config())
     if isinstance(layer, OptionAShortcut):
         return _option_a(layer)
     if isinstance(layer, FoldedBatchNorm):
         return keras.layers.Identity(name=layer.name)
-    if not type(layer).__module__.startswith("keras."):
+    if strict and not type(layer).__module__.startswith("keras."):
         raise StockModelError(f"Layer {layer.name!r} ({type(layer).__name__}) is this project's own and has no "
                               "built-in equivalent here; load that model with `import models` first.")
     return layer.__class__.from_config(layer.get_config())
 
 
-def stock_body(model):
-    """A copy of functional `model` made of built-in Keras layers only, with its weights."""
-    copy = keras.models.clone_model(model, clone_function=_builtin)
+def stock_body(model, strict=True):
+    """A copy of functional `model` made of built-in Keras layers only (strict=False: as far as
+    they go), with its weights."""
+    copy = keras.models.clone_model(model, clone_function=lambda layer: _builtin(layer, strict))
     for layer in model.layers:
         if layer.weights:
             copy.get_layer(layer.name).set_weights(layer.get_weights())
     return copy
 
 
-def stock_classifier(model, mean, std):
+def stock_classifier(model, mean, std, strict=True):
     """uint8 images (B, H, W, C) -> logits: `model` (fed normalised float images) with the
-    normalisation `(x / 255 - mean) / std` (per channel, [0, 1] units) inside, built-in layers only."""
-    body = stock_body(model)
+    normalisation `(x / 255 - mean) / std` (per channel, [0, 1] units) inside, built-in layers only
+    (strict=False: project layers without a built-in twin stay, as for a LiteRT conversion)."""
+    body = stock_body(model, strict)
     images = keras.Input(tuple(model.input_shape[1:]), dtype="uint8", name="images")
     x = keras.layers.Rescaling(1.0 / 255.0, name=UNIT)(images)
     x = keras.layers.Normalization(mean=list(mean), variance=list(np.square(np.asarray(std, np.float64))),
