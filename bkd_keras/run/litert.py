@@ -104,8 +104,14 @@ def export_run(run_dir, kinds=LITERT_KINDS, calibration=CALIBRATION_IMAGES, dire
 class LiteRTClassifier:
     """A .tflite classifier on ai_edge_litert: `predict(uint8 images (N, H, W, C))` -> logits (N, C)."""
 
-    def __init__(self, path, threads=1):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path, threads=1, runtime="ai_edge_litert"):
+        if runtime == "ai_edge_litert":
+            from ai_edge_litert.interpreter import Interpreter
+        elif runtime == "tf.lite":           # TensorFlow's deprecated copy, kept to compare against
+            import tensorflow as tf
+            Interpreter = tf.lite.Interpreter
+        else:
+            raise ValueError(f"Unknown LiteRT runtime {runtime!r}; use 'ai_edge_litert' or 'tf.lite'.")
         self.path = path
         self._interpreter = Interpreter(model_path=path, num_threads=threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
