@@ -13,13 +13,15 @@ if not os.path.exists("/proc/driver/nvidia"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bkd_keras.run.config import ConfigError, TrainConfig
+from bkd_keras.method.callbacks import DeferredReweighting
 from bkd_keras.method.distiller import Distiller
+from bkd_keras.method.keras_distillation import BalancedLogitsDistillation, keras_mixup
 from bkd_keras.method.losses import (BalancedKDLoss, ClassificationLoss, FocalLoss, balanced_kd_loss,
                               effective_number_weights, soft_cross_entropy)
 from bkd_keras.method.methods import METHODS
 from bkd_keras.method.optimizers import CoupledSGD
 from bkd_keras.method.schedules import WarmupCosine, WarmupStepDecay
 
-__all__ = ["BalancedKDLoss", "ClassificationLoss", "ConfigError", "CoupledSGD", "Distiller", "FocalLoss", "METHODS",
-           "TrainConfig", "WarmupCosine", "WarmupStepDecay", "balanced_kd_loss",
-           "effective_number_weights", "soft_cross_entropy"]
+__all__ = ["BalancedKDLoss", "BalancedLogitsDistillation", "ClassificationLoss", "ConfigError", "CoupledSGD",
+           "DeferredReweighting", "Distiller", "FocalLoss", "METHODS", "TrainConfig", "WarmupCosine",
+           "WarmupStepDecay", "balanced_kd_loss", "effective_number_weights", "keras_mixup", "soft_cross_entropy"]

@@ -46,3 +46,17 @@ def test_readme_pretrained_example_runs(capsys):
     images[1] = 255
     exec(compile(code, "README.md", "exec"), {"uint8_images": images})
     assert capsys.readouterr().out.split("\n")[-2] in pretrained.info(names[0])["class_names"]
+
+
+def test_readme_keras_distillation_recipe_runs():
+    """The keras.distillation block, after the library example's data and teacher (1 epoch each)."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    setup = re.findall(r"```python\n(.*?)```", text[text.index("## Library use"):], re.S)[0]
+    setup = setup[:setup.index("w = effective_number_weights")].replace("epochs=40", "epochs=1")
+    recipe = re.findall(r"```python\n(.*?)```", text[text.index("## Inside Keras' own distillation API"):], re.S)[0]
+    assert "keras.distillation.Distiller(" in recipe and "DeferredReweighting(" in recipe
+    recipe = recipe.replace("epochs=40", "epochs=2").replace("start_epoch=32", "start_epoch=1")
+    namespace = {}
+    exec(compile(setup + recipe, "README.md", "exec"), namespace)
+    assert float(namespace["bkd"].reweight.numpy()) == 1.0
+    assert namespace["kd"].history.history["reweight_active"] == [0.0, 1.0]
