@@ -45,6 +45,7 @@ def test_load_run_keys_its_cache_by_the_whole_data_config(tmp_path, monkeypatch)
     loaded = []
     monkeypatch.setattr("data.load_dataset", lambda data: loaded.append(data) or f"dataset {len(loaded)}")
     monkeypatch.setattr("keras.saving.load_model", lambda *a, **k: "model")
+    monkeypatch.setattr("bkd_keras.run.stock_model.split_preprocessing", lambda model: (model, None, None))
     runs = []
     for name, mean in (("a", [0.1]), ("b", [0.9]), ("c", [0.1])):
         run = tmp_path / name

@@ -1,5 +1,6 @@
 """Keras callbacks of the training runs."""
 
+import csv
 import math
 import os
 import time
@@ -127,3 +128,30 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         tmp = self.path[: -len(".weights.h5")] + ".tmp.weights.h5"
         model.save_weights(tmp)
         os.replace(tmp, self.path)
+
+
+class RunCSVLogger(keras.callbacks.CSVLogger):
+    """Keras' CSVLogger (append mode) whose columns also hold `val_keys`: validation-only metrics
+    that the training logs its header is built from do not have. Appending to a log that has a
+    header keeps that header's columns, so a run resumed by newer code still writes a readable file."""
+
+    def __init__(self, filename, val_keys=(), **kwargs):
+        super().__init__(filename, append=True, **kwargs)
+        self.val_keys = list(val_keys)
+
+    def _existing_header(self):
+        if not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0:
+            return None
+        with open(self.filename) as f:
+            return next(csv.reader(f, delimiter=self.sep))[1:]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            keys = self._existing_header()
+            if keys is None:
+                keys = sorted(logs or {})
+                if not any(k.startswith("val_") for k in keys):
+                    keys += [f"val_{k}" for k in keys]
+                keys += [k for k in self.val_keys if k not in keys]
+            self.keys = keys
+        super().on_epoch_end(epoch, logs)

@@ -33,6 +33,8 @@ class Distiller(keras.Model):
       distillation_weight: lambda of the paper (1.0).
       mixup_alpha: Beta(alpha, alpha) for mixup; 0 disables.
       seed: seed of mixup's in-step draws (with the optimizer step: resume-exact).
+      test_metrics: more Keras metrics of (labels (B,), logits (B, C)) updated only by `evaluate`
+        and fit's validation, e.g. scoring.group_accuracy.GroupAccuracy (the tail while training).
 
     A multi-expert student (a layer named models.EXPERT_LAYER, e.g. ride_resnet32) is trained
     on its experts' logits (B, E, C): the classification loss per expert, summed
@@ -44,7 +46,8 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, *args, student=None, teacher=None, classification_loss=None, distillation_loss=None,
-                 distillation_weight=1.0, mixup_alpha=0.0, seed=None, expert_targets=False, **kwargs):
+                 distillation_weight=1.0, mixup_alpha=0.0, seed=None, expert_targets=False, test_metrics=(),
+                 **kwargs):
         # Keyword-only: keras.distillation.Distiller takes (teacher, student), this one took (student,
         # teacher); a positional call in the other order would train the teacher without an error.
         if args or student is None:
@@ -83,10 +86,15 @@ class Distiller(keras.Model):
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.kd_tracker = keras.metrics.Mean(name="kd_loss") if teacher is not None else None
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.test_metrics = list(test_metrics)
+
+    @property
+    def _train_metrics(self):
+        return [m for m in (self.total_tracker, self.ce_tracker, self.kd_tracker, self.accuracy_tracker) if m]
 
     @property
     def metrics(self):
-        return [m for m in (self.total_tracker, self.ce_tracker, self.kd_tracker, self.accuracy_tracker) if m]
+        return self._train_metrics + self.test_metrics
 
     def call(self, inputs, training=False):
         return self.student(_student_inputs(inputs), training=training)
@@ -164,7 +172,7 @@ class Distiller(keras.Model):
         if teacher_logits is not None:
             self.kd_tracker.update_state(ops.mean(kd), sample_weight=local)
         self.accuracy_tracker.update_state(ops.argmax(targets, axis=-1), logits)
-        return step_logs(self.metrics)
+        return step_logs(self._train_metrics)
 
     def test_step(self, data):
         images, labels = _student_inputs(data[0]), data[1]
@@ -175,7 +183,9 @@ class Distiller(keras.Model):
         self.total_tracker.update_state(ops.mean(ce), sample_weight=local)
         self.ce_tracker.update_state(ops.mean(ce), sample_weight=local)
         self.accuracy_tracker.update_state(labels, logits)
-        return step_logs((self.total_tracker, self.ce_tracker, self.accuracy_tracker))
+        for metric in self.test_metrics:
+            metric.update_state(labels, logits)
+        return step_logs((self.total_tracker, self.ce_tracker, self.accuracy_tracker, *self.test_metrics))
 
     def get_config(self):
         return {
@@ -189,6 +199,7 @@ class Distiller(keras.Model):
             "mixup_alpha": self.mixup_alpha,
             "seed": self.seed,
             "expert_targets": self.expert_targets,
+            "test_metrics": [keras.saving.serialize_keras_object(m) for m in self.test_metrics],
         }
 
     @classmethod
@@ -197,6 +208,7 @@ class Distiller(keras.Model):
         for key in ("student", "teacher", "classification_loss", "distillation_loss"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["test_metrics"] = [keras.saving.deserialize_keras_object(m) for m in config.get("test_metrics", ())]
         return cls(**config)
 
 

@@ -7,9 +7,12 @@ from keras import ops
 
 
 def step_logs(metrics):
-    """{name: result} of `metrics`. Under MultiWorkerMirroredStrategy Keras 3.15 averages the
+    """{name: result} of `metrics` (a metric whose result is a dict adds its entries). Under MultiWorkerMirroredStrategy Keras 3.15 averages the
     replicas' logs with reduce(MEAN, axis=0), which fails on scalars: give them shape (1,)."""
-    logs = {m.name: m.result() for m in metrics}
+    logs = {}
+    for m in metrics:
+        result = m.result()
+        logs.update(result if isinstance(result, dict) else {m.name: result})
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
         logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
     return logs

@@ -12,6 +12,7 @@ from bkd_keras.run.export import read_vocabulary
 from bkd_keras.run.folding import fold_batchnorm
 from bkd_keras.method.optimizers import CoupledSGD
 from bkd_keras.run.precision import policy_scope, with_precision
+from bkd_keras.scoring.group_accuracy import GroupAccuracy
 from bkd_keras.method.schedules import make_schedule
 from data import steps_per_epoch
 from data.embeddings import embedding_matrix
@@ -94,7 +95,9 @@ def build_distiller(method, dataset, config, strategy, teacher=None, epochs=None
                               distillation_loss=losses.distillation,
                               distillation_weight=config.method.distillation_weight,
                               mixup_alpha=method.mixup_alpha(config.method), seed=seed,
-                              expert_targets=method.expert_targets and teacher is not None, name="distiller")
+                              expert_targets=method.expert_targets and teacher is not None, name="distiller",
+                              test_metrics=[GroupAccuracy.from_counts(dataset.class_counts, config.run.class_groups,
+                                                                      dataset.class_names)])
         optim = config.optim
         schedule = schedule or make_schedule(optim, steps, epochs)
         optimizer = CoupledSGD(schedule, momentum=optim.momentum, l2=optim.weight_decay)

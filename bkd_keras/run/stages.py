@@ -21,15 +21,16 @@ from bkd_keras.run.seeding import stage_seed
 from data import eval_dataset, steps_per_epoch, train_dataset
 
 
-def _callbacks(name, stage_dir, losses, num_images, steps, save_every_steps, start):
-    """The stage's callbacks; the first is Throughput, the last the StepBackup."""
+def _callbacks(name, stage_dir, losses, num_images, steps, save_every_steps, start, val_keys=()):
+    """The stage's callbacks; the first is Throughput, the last the StepBackup. `val_keys`: the
+    validation-only log columns (the Distiller's test metrics')."""
     cbs = [callbacks_lib.Throughput(num_images, steps), callbacks_lib.LearningRateLogger(),
            callbacks_lib.StopOnNonFiniteLoss(name)] + losses.callbacks()
     os.makedirs(os.path.join(stage_dir, "checkpoints"), exist_ok=True)
     cbs += [
         # The log line of an epoch is written before its backup: a kill in between re-runs
         # the epoch, and run_records.trim_log drops the stale line on resume.
-        keras.callbacks.CSVLogger(os.path.join(stage_dir, "log.csv"), append=True),
+        callbacks_lib.RunCSVLogger(os.path.join(stage_dir, "log.csv"), val_keys=val_keys),
         keras.callbacks.TensorBoard(os.path.join(stage_dir, "tensorboard"), write_graph=False,
                                     update_freq="epoch", profile_batch=0),
         callbacks_lib.AtomicCheckpoint(os.path.join(stage_dir, "checkpoints", "last.weights.h5")),
@@ -66,8 +67,9 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
     log(f"[{name}] {schedule.describe(epochs)}" + (f"\n[{name}] note: {schedule.note}" if schedule.note else ""))
     start = usable_backup(os.path.join(stage_dir, "backup"), log)
-    cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start) \
-        + list(extra_callbacks)
+    val_keys = [f"val_{k}" for m in distiller.test_metrics for k in m.result_names()]
+    cbs = _callbacks(name, stage_dir, losses, len(dataset.train), steps, config.run.save_every_steps, start,
+                     val_keys) + list(extra_callbacks)
     if start["epoch"] or start["step"]:
         distiller.load_weights(os.path.join(stage_dir, "backup", "latest.weights.h5"))
         log(f"[{name}] resuming at epoch {start['epoch'] + 1}, step {start['step']} (from {stage_dir}/backup)")
