@@ -67,8 +67,11 @@ flags.DEFINE_string("teacher_backbone", None, "Train the teacher with this backb
                     "e.g. a larger one to distil into a small student.")
 flags.DEFINE_string("teacher_pretrained", None, "The teacher's --pretrained (with --teacher_backbone the "
                     "teacher is not pretrained unless this is given).")
-flags.DEFINE_string("teacher_preset", None, "Text: a keras-hub TextClassifier preset folder (save_to_preset) "
-                    "or hub handle (online only) as the frozen teacher; it reads the raw text itself.")
+flags.DEFINE_string("teacher_hub_preset", None, "Text: a keras-hub TextClassifier preset folder (save_to_preset) "
+                    "or hub handle (online only) as the frozen teacher; it reads the raw text itself. (A keras-hub "
+                    "model preset; --preset is the training recipe.)")
+flags.DEFINE_string("teacher_preset", None, "Renamed --teacher_hub_preset (a keras-hub model preset; --preset is "
+                    "the training recipe); refused with that message.")
 flags.DEFINE_integer("experts", _D.experts, "--backbone=ride_resnet32: number of experts (RIDE: 2, 3 or 4).")
 flags.DEFINE_enum("batch_norm", _D.batch_norm, list(BATCH_NORMS), "The CNN backbones' BatchNorm: fused "
                   "(TensorFlow's fused kernel, the same math, faster) or keras (Keras' own layer).")
@@ -156,6 +159,9 @@ _CONFIG_FIELDS = field_names() | {s.name for s in all_settings()}
 def resolve(flag_values):
     """Flag values -> TrainConfig: explicit flags > preset > defaults."""
     fv = flag_values
+    if "teacher_preset" in fv and fv["teacher_preset"].present:
+        raise ConfigError("--teacher_preset was renamed --teacher_hub_preset (a keras-hub model preset, not a "
+                          "training recipe like --preset); pass --teacher_hub_preset=" f"{fv['teacher_preset'].value}.")
     dataset = fv["dataset"].value if fv["dataset"].present else None
     preset_name = fv.preset or DEFAULT_PRESET.get(dataset or _D.dataset, "none")
     if preset_name not in PRESETS:
@@ -196,6 +202,6 @@ def default_output_dir(config):
     data = config.data
     profile = "" if data.imbalance_type == "none" else f"-{data.imbalance_type}{data.imbalance_ratio:g}"
     teacher = f"-from-{config.model.teacher_backbone}" if config.model.teacher_backbone else \
-        "-from-preset" if config.model.teacher_preset else ""
+        "-from-preset" if config.model.teacher_hub_preset else ""
     return (f"runs/{data.dataset}{profile}-{config.model.backbone}{teacher}-{config.method.method}"
             f"{'' if config.run.stage == 'all' else '-' + config.run.stage}-seed{config.run.seed}")

@@ -53,11 +53,11 @@ def check_config(config, text=False, data_name="the dataset"):
     _check_one(config, text, data_name, "")
     if config.teacher_backbone or config.teacher_pretrained:
         _check_one(config.for_teacher(), text, data_name, "teacher_")
-    if config.teacher_preset and not text:
-        raise ValueError(f"--teacher_preset is a keras-hub text classifier; {data_name} is images. "
+    if config.teacher_hub_preset and not text:
+        raise ValueError(f"--teacher_hub_preset is a keras-hub text classifier; {data_name} is images. "
                          "Use --teacher_backbone (trained here) or --teacher=FILE.keras.")
-    if config.teacher_preset and config.teacher_backbone:
-        raise ValueError("--teacher_preset gives the teacher, so --teacher_backbone has nothing to build; "
+    if config.teacher_hub_preset and config.teacher_backbone:
+        raise ValueError("--teacher_hub_preset gives the teacher, so --teacher_backbone has nothing to build; "
                          "pass one of them.")
     if config.batch_norm not in BATCH_NORMS:
         raise ValueError(f"Unknown --batch_norm={config.batch_norm!r}. Valid values: {', '.join(BATCH_NORMS)}.")

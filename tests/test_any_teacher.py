@@ -55,7 +55,7 @@ def test_teacher_config_is_the_teacher_backbone():
     (dict(teacher_backbone="nope"), "Unknown --teacher_backbone='nope'"),
     (dict(teacher_backbone="textcnn"), "--teacher_backbone=textcnn does not take digits's images"),
     (dict(teacher_pretrained="imagenet"), "--teacher_pretrained is for"),
-    (dict(teacher_preset="/tmp/x"), "--teacher_preset is a keras-hub text classifier"),
+    (dict(teacher_hub_preset="/tmp/x"), "--teacher_hub_preset is a keras-hub text classifier"),
     (dict(teacher="t.keras", teacher_backbone="resnet20"), "one way to get the teacher"),
 ])
 def test_teacher_config_errors(values, message):
@@ -66,7 +66,7 @@ def test_teacher_config_errors(values, message):
 def test_missing_preset_folder_is_refused_before_any_data_is_read(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         validate(TrainConfig.flat(dataset="bbc_news", backbone="textcnn", mixup_alpha=0,
-                                  teacher_preset=str(tmp_path / "nope")))
+                                  teacher_hub_preset=str(tmp_path / "nope")))
 
 
 def test_transformer_size_errors():
@@ -152,7 +152,7 @@ def test_preset_teacher_reads_raw_text_and_drives_a_bkd_student(tmp_path):
     root = write_text_tree(tmp_path / "data", [60, 60, 60], test_per_class=10)
     out = tmp_path / "run"
     config = TrainConfig.flat(dataset="text_folder", data_dir=root, backbone="textcnn",
-                              teacher_preset=str(tmp_path / "preset"), method="bkd", epochs=2, batch_size=16,
+                              teacher_hub_preset=str(tmp_path / "preset"), method="bkd", epochs=2, batch_size=16,
                               imbalance_ratio=10, max_per_class=60, sequence_length=12, embeddings="random",
                               embedding_dim=8, mixup_alpha=0.0, learning_rate=0.05, output_dir=str(out), **QUIET)
     results = run(config, log=lambda *_: None)
@@ -172,7 +172,7 @@ def test_preset_teacher_reads_raw_text_and_drives_a_bkd_student(tmp_path):
     from bkd_keras.run import run_records
     _tiny_bert_preset(tmp_path / "other", 3)
     with pytest.raises(ConfigError, match="another teacher"):
-        run_records.check_inputs(config.replace(teacher_preset=str(tmp_path / "other")),
+        run_records.check_inputs(config.replace(teacher_hub_preset=str(tmp_path / "other")),
                                 load_dataset(config.data))
 
 

@@ -74,6 +74,21 @@ def test_presets_resolve_and_scale_the_deferred_switch():
     fv.unparse_flags()
 
 
+def test_renamed_teacher_preset_flag_names_its_new_name_and_old_flags_json_still_reads():
+    from absl import flags as absl_flags
+
+    from bkd_keras.run.config import TrainConfig
+    from flags import definitions
+    fv = absl_flags.FLAGS
+    fv.unparse_flags()
+    fv(["prog", "--teacher_preset=/presets/bert"])
+    with pytest.raises(ConfigError, match="renamed --teacher_hub_preset .* pass --teacher_hub_preset=/presets/bert"):
+        definitions.resolve(fv)
+    fv.unparse_flags()
+    # a flags.json written before the rename
+    assert TrainConfig.flat(dataset="digits", teacher_preset="/presets/bert").model.teacher_hub_preset == "/presets/bert"
+
+
 def test_teacher_with_other_class_count_is_rejected(tmp_path):
     path = str(tmp_path / "t.keras")
     build_backbone("small_cnn", 5, (8, 8, 1)).save(path)

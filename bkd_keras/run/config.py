@@ -34,7 +34,7 @@ class ModelConfig:
     # The teacher's model, where it differs from the student's (None: the student's).
     teacher_backbone: Optional[str] = None
     teacher_pretrained: Optional[str] = None
-    teacher_preset: Optional[str] = None   # text: a keras-hub TextClassifier preset folder (or hub handle)
+    teacher_hub_preset: Optional[str] = None   # text: a keras-hub TextClassifier preset folder (or hub handle)
 
     def for_teacher(self):
         """The ModelConfig the run's own teacher is built from.
@@ -48,7 +48,7 @@ class ModelConfig:
         else:
             pretrained = self.teacher_pretrained or self.pretrained
         return dataclasses.replace(self, backbone=self.teacher_backbone or self.backbone, pretrained=pretrained,
-                                   teacher_backbone=None, teacher_pretrained=None, teacher_preset=None)
+                                   teacher_backbone=None, teacher_pretrained=None, teacher_hub_preset=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +111,8 @@ class RunConfig:
 _PARTS = {"data": DataConfig, "model": ModelConfig, "method": MethodConfig, "optim": OptimConfig,
           "run": RunConfig}
 _FIELD_PART = {f.name: part for part, cls in _PARTS.items() for f in dataclasses.fields(cls) if f.name != "options"}
+# Old names of renamed fields, as flags.json files of earlier runs hold them.
+_RENAMED = {"teacher_preset": "teacher_hub_preset"}
 # Fields holding tuples (JSON and flags give lists).
 _TUPLES = ("image_size", "mean", "std", "lr_decay_at", "export_litert")
 
@@ -129,6 +131,7 @@ class TrainConfig:
         parts = {part: {} for part in _PARTS}
         options = {}
         for name, value in values.items():
+            name = _RENAMED.get(name, name)
             if name in _TUPLES and value is not None:
                 value = tuple(value)
             if name in _FIELD_PART:

@@ -1,4 +1,4 @@
-"""A pretrained keras-hub text classifier as the frozen teacher (--teacher_preset).
+"""A pretrained keras-hub text classifier as the frozen teacher (--teacher_hub_preset).
 
 The preset model reads raw strings through its own preprocessor (its tokenizer and
 sequence length), while the student reads the run's token ids: the training batches
@@ -49,7 +49,7 @@ def _check_reachable(handle, timeout=3.0):
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
     except OSError:
-        raise ConfigError(f"--teacher_preset={handle} is a hub handle but {host} cannot be reached (offline?). "
+        raise ConfigError(f"--teacher_hub_preset={handle} is a hub handle but {host} cannot be reached (offline?). "
                           "Pass a local preset folder instead: on a machine that is online, run "
                           f"keras_hub.models.TextClassifier.from_preset({handle!r}).save_to_preset(DIR) "
                           "and copy DIR here.") from None
@@ -59,14 +59,14 @@ def check_location(preset):
     """True for a local preset folder, False for a hub handle; ConfigError for a path that is not a preset."""
     if os.path.isdir(preset):
         if not os.path.exists(os.path.join(preset, "config.json")):
-            raise ConfigError(f"--teacher_preset={preset} is a folder but not a keras-hub preset (no config.json); "
+            raise ConfigError(f"--teacher_hub_preset={preset} is a folder but not a keras-hub preset (no config.json); "
                               "save the fine-tuned classifier with classifier.save_to_preset(DIR).")
         return True
     if os.path.exists(preset):
-        raise ConfigError(f"--teacher_preset={preset} is a file; pass the folder written by "
+        raise ConfigError(f"--teacher_hub_preset={preset} is a file; pass the folder written by "
                           "classifier.save_to_preset(DIR), or a keras-hub handle.")
     if "://" not in preset and (os.sep in preset or preset.startswith(".")):
-        raise ConfigError(f"--teacher_preset={preset} does not exist; pass the folder written by "
+        raise ConfigError(f"--teacher_hub_preset={preset} does not exist; pass the folder written by "
                           "classifier.save_to_preset(DIR), or a keras-hub handle.")
     return False
 
@@ -83,11 +83,11 @@ def load_preset_teacher(preset, num_classes):
     try:
         classifier = keras_hub.models.TextClassifier.from_preset(preset)
     except (ValueError, TypeError, KeyError, OSError) as err:
-        raise ConfigError(f"--teacher_preset={preset} does not load as a keras-hub TextClassifier ({err}); "
+        raise ConfigError(f"--teacher_hub_preset={preset} does not load as a keras-hub TextClassifier ({err}); "
                           "pass a text classifier preset (e.g. one saved by BertTextClassifier.save_to_preset), "
                           "not a backbone or a tokenizer alone.") from None
     if classifier.preprocessor is None:
-        raise ConfigError(f"--teacher_preset={preset} has no preprocessor, so it cannot read raw text; save the "
+        raise ConfigError(f"--teacher_hub_preset={preset} has no preprocessor, so it cannot read raw text; save the "
                           "classifier together with its preprocessor.")
     if int(classifier.num_classes) != num_classes:
         raise ConfigError(f"The teacher preset {preset} predicts {classifier.num_classes} classes but the data has "

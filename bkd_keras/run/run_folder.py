@@ -18,7 +18,7 @@ from bkd_keras.run.run_records import check_inputs, current_inputs, flat_setting
 # Paths may move between machines: the data and a given teacher are checked by content
 # instead (RunFolder.check_inputs). Thread counts and the backup interval say how this machine
 # runs the steps, not which steps run: a run continued on another machine picks its own.
-IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_preset",
+IGNORED_ON_RESUME = ("overwrite", "verbose", "output_dir", "data_dir", "teacher", "teacher_hub_preset",
                      "threads", "save_every_steps", "class_groups", "export_litert")
 LOCK = ".lock"            # held (flock) by the process using the folder
 REPLACED = ".replaced"    # --overwrite: the old run, kept until the new one starts training

@@ -25,10 +25,10 @@ def read_json_or_fail(path, fix):
 
 def current_inputs(config, dataset):
     """The run's inputs: the data's fingerprint (per-class counts, a hash of the selected examples
-    and labels; data/fingerprint.py) and the SHA-256 of a given --teacher file (or --teacher_preset
+    and labels; data/fingerprint.py) and the SHA-256 of a given --teacher file (or --teacher_hub_preset
     folder). Paths do not count: a moved dataset or teacher is accepted."""
     from data.fingerprint import dataset_fingerprint, file_sha256, folder_sha256
-    preset = config.model.teacher_preset
+    preset = config.model.teacher_hub_preset
     teacher = config.run.teacher
     teacher = (file_sha256(teacher) if os.path.isfile(teacher) else None) if teacher else \
         folder_sha256(preset) if preset and os.path.isdir(preset) else preset
@@ -50,7 +50,7 @@ def check_inputs(config, dataset, out=None):
                           "started with, or pass --overwrite / another --output_dir to start over.")
     if current["teacher"] is not None and started.get("teacher") != current["teacher"]:
         raise ConfigError(f"{out} was started with another teacher: "
-                          f"{config.run.teacher or config.model.teacher_preset} is not the teacher this run "
+                          f"{config.run.teacher or config.model.teacher_hub_preset} is not the teacher this run "
                           "began with (its SHA-256 differs). Pass that teacher, or "
                           "--overwrite / another --output_dir to start over.")
     return current

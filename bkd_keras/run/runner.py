@@ -45,16 +45,16 @@ def check_run_config(config):
 
 
 def _check_teacher_sources(config):
-    """At most one way to get the teacher: --teacher=FILE, --teacher_preset, or trained here."""
+    """At most one way to get the teacher: --teacher=FILE, --teacher_hub_preset, or trained here."""
     model, run = config.model, config.run
-    if run.teacher and (model.teacher_preset or model.teacher_backbone or model.teacher_pretrained):
-        raise ConfigError("--teacher gives a trained teacher, so --teacher_preset / --teacher_backbone / "
+    if run.teacher and (model.teacher_hub_preset or model.teacher_backbone or model.teacher_pretrained):
+        raise ConfigError("--teacher gives a trained teacher, so --teacher_hub_preset / --teacher_backbone / "
                           "--teacher_pretrained have nothing to do; pass one way to get the teacher.")
-    if model.teacher_preset and run.stage == "teacher":
-        raise ConfigError("--teacher_preset gives the teacher, so --stage=teacher has nothing to do.")
-    if model.teacher_preset:
+    if model.teacher_hub_preset and run.stage == "teacher":
+        raise ConfigError("--teacher_hub_preset gives the teacher, so --stage=teacher has nothing to do.")
+    if model.teacher_hub_preset:
         from bkd_keras.run.hub_teacher import check_location
-        check_location(model.teacher_preset)      # before any data is read
+        check_location(model.teacher_hub_preset)      # before any data is read
 
 
 def validate(config):
@@ -156,10 +156,10 @@ def _teacher(method, stage, train, strategy):
     teacher_path = os.path.join(config.run.output_dir, "teacher", "model.keras")
     if config.run.teacher:
         return load_teacher(config.run.teacher, train["dataset"]), infos
-    if config.model.teacher_preset:
+    if config.model.teacher_hub_preset:
         from bkd_keras.run.hub_teacher import load_preset_teacher
         with strategy.scope():
-            return load_preset_teacher(config.model.teacher_preset, train["dataset"].num_classes), infos
+            return load_preset_teacher(config.model.teacher_hub_preset, train["dataset"].num_classes), infos
     if not (stage == "teacher" or method.needs_teacher):
         return None, infos
     if stage == "student" and not os.path.exists(teacher_path):
