@@ -1,8 +1,10 @@
-"""Learning-rate schedules of the paper, as functions of the optimizer step."""
+"""Learning-rate schedules of the paper, as functions of the optimizer step, computed by Keras'
+built-in schedules (PiecewiseConstantDecay, CosineDecay)."""
 
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -28,6 +30,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.boundaries = [int(b) for b in boundaries]
         self.factors = [float(f) for f in factors]
         self.note = note
+        self._schedule = self._piecewise()
 
     def lr_at_epoch(self, epoch):
         """Python LR for 1-based epoch `epoch` (for tests and logs)."""
@@ -48,15 +51,30 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
                 start = e + 1
         return "LR by epoch " + ", ".join(runs)
 
+    def _float32_lr(self, epoch):
+        """The float32 LR of 1-based `epoch`, rounded as TensorFlow computed it before this schedule
+        was Keras' PiecewiseConstantDecay (bit-identical training)."""
+        if epoch <= self.warmup_epochs:
+            return np.float32(np.float32(self.base_lr) * np.float32(epoch)) / np.float32(self.warmup_epochs)
+        factor = [f for b, f in zip(self.boundaries, self.factors) if epoch > b]
+        return np.float32(self.base_lr * factor[-1]) if factor else np.float32(self.base_lr)
+
+    def _piecewise(self):
+        """Keras' PiecewiseConstantDecay over optimizer steps: a boundary at each epoch whose LR changes
+        (its last step, PiecewiseConstantDecay's `step <= boundary`); None when the LR never changes."""
+        last = int(max([math.floor(self.warmup_epochs)] + self.boundaries)) + 1
+        values, boundaries = [self._float32_lr(1)], []
+        for epoch in range(2, last + 1):
+            lr = self._float32_lr(epoch)
+            if lr != values[-1]:
+                boundaries.append((epoch - 1) * self.steps_per_epoch - 1)
+                values.append(lr)
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else None
+
     def __call__(self, step):
-        epoch = ops.floor_divide(ops.cast(step, "int64"), self.steps_per_epoch) + 1
-        epoch_f = ops.cast(epoch, "float32")
-        lr = ops.convert_to_tensor(self.base_lr, "float32")
-        for boundary, f in zip(self.boundaries, self.factors):
-            lr = ops.where(epoch > boundary, self.base_lr * f, lr)
-        if self.warmup_epochs > 0:
-            lr = ops.where(epoch_f <= self.warmup_epochs, self.base_lr * epoch_f / self.warmup_epochs, lr)
-        return lr
+        if self._schedule is None:
+            return ops.convert_to_tensor(self._float32_lr(1), "float32")
+        return self._schedule(step)
 
     def get_config(self):
         return {"base_lr": self.base_lr, "steps_per_epoch": self.steps_per_epoch,
@@ -83,9 +101,10 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         warm = float(round(self.warmup_epochs * self.steps_per_epoch))
         total = float(max(self.total_epochs * self.steps_per_epoch, 1))
-        progress = ops.clip((step - warm) / max(total - warm, 1.0), 0.0, 1.0)
-        lr = 0.5 * self.base_lr * (1.0 + ops.cos(math.pi * progress))
+        cosine = keras.optimizers.schedules.CosineDecay(self.base_lr, decay_steps=max(total - warm, 1.0))
+        lr = cosine(ops.maximum(step - warm, 0.0))
         if warm > 0:
+            # (step + 1) / warm: the first step already moves (Keras' own warm-up starts at 0).
             lr = ops.where(step < warm, self.base_lr * (step + 1.0) / warm, lr)
         return lr
 
