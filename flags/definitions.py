@@ -59,6 +59,9 @@ flags.DEFINE_bool("tfds_download", _D.tfds_download, "Let TFDS download missing 
 flags.DEFINE_string("backbone", _D.backbone, f"Backbone: {', '.join(BACKBONES)}.")
 flags.DEFINE_string("method", _D.method, "Student method: " + "; ".join(f"{name}: {m.description}"
                                                                       for name, m in METHODS.items()) + ".")
+flags.DEFINE_string("teacher_method", None, "The loss the teacher trains with, any single-model method (ce, la, "
+                    "balanced_softmax, ldam_drw, ...). Default: the student method's own teacher (plain CE as in "
+                    "the BKD paper; balanced_softmax for dive).")
 flags.DEFINE_enum("stage", _D.stage, list(STAGES),
                   "all: teacher (if the method needs one) then student; teacher / student: only that.")
 flags.DEFINE_string("teacher", None, "A trained teacher .keras file (any backbone with the same input and "

@@ -94,13 +94,16 @@ def ldam_margins(class_counts, max_margin=0.5):
     return (margins * (max_margin / margins.max())).astype(np.float32)
 
 
-def balanced_kd_loss(teacher_logits, student_logits, class_weights=None, temperature=2.0):
-    """T^2 KL(q || softmax(z_s / T)) per example, (B,), with q = normalise(w * softmax(z_t / T)).
+def balanced_kd_loss(teacher_logits, student_logits, class_weights=None, temperature=2.0, teacher_power=1.0):
+    """T^2 KL(q || softmax(z_s / T)) per example, (B,), with q = normalise(w * softmax(z_t / T) ** p).
 
-    Computed in log space (log q = log_softmax(z_t / T + log w)), so logits of any
-    magnitude give finite values. `class_weights=None` is plain KD.
+    Computed in log space (log q = log_softmax(p z_t / T + log w)), so logits of any
+    magnitude give finite values. `class_weights=None` is plain KD; `teacher_power` p < 1 is
+    DiVE's power normalisation of the teacher's prediction (He et al. 2021: p = 0.5).
     """
     t = ops.cast(teacher_logits, "float32") / temperature
+    if teacher_power != 1.0:
+        t = t * teacher_power
     s = ops.cast(student_logits, "float32") / temperature
     if class_weights is not None:
         t = t + ops.log(ops.cast(class_weights, "float32"))
@@ -139,11 +142,13 @@ class ClassificationLoss(keras.losses.Loss):
       reweight: r in {0, 1}, a non-trainable variable switched by `DeferredReweighting`.
       weighted_mean: reduce over the batch by the sum of the label weights w_{y_i}^r instead of
         the batch size (`batch_loss`), as PyTorch's F.cross_entropy(weight=w) does.
+      factor: multiplies the loss (DiVE's 1 - alpha).
     """
 
     def __init__(self, class_weights=None, logit_adjustment=None, margins=None, scale=1.0, reweight=1.0,
-                 weighted_mean=False, name="classification_loss", reduction=None, **kwargs):
+                 weighted_mean=False, factor=1.0, name="classification_loss", reduction=None, **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
+        self.factor = float(factor)
         self.class_weights = _floats(class_weights)
         self.logit_adjustment = _floats(logit_adjustment)
         self.margins = _floats(margins)
@@ -162,7 +167,8 @@ class ClassificationLoss(keras.losses.Loss):
             logits = logits - self._margins * _as_targets(y_true, logits.shape[-1])
         if self.scale != 1.0:
             logits = logits * self.scale
-        return soft_cross_entropy(y_true, logits, self._weights())
+        loss = soft_cross_entropy(y_true, logits, self._weights())
+        return loss * self.factor if self.factor != 1.0 else loss
 
     def _weights(self):
         return None if self._log_weights is None else ops.exp(self.reweight * self._log_weights)
@@ -179,7 +185,8 @@ class ClassificationLoss(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights,
                 "logit_adjustment": self.logit_adjustment, "margins": self.margins, "scale": self.scale,
-                "reweight": float(ops.convert_to_numpy(self.reweight)), "weighted_mean": self.weighted_mean}
+                "reweight": float(ops.convert_to_numpy(self.reweight)), "weighted_mean": self.weighted_mean,
+                "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package="bkd_keras")
@@ -210,16 +217,19 @@ class FocalLoss(keras.losses.Loss):
 class BalancedKDLoss(keras.losses.Loss):
     """Distillation term: KD, or BKD when `class_weights` is given.
 
-    Called as loss(teacher_logits, student_logits) -> (B,). The weights are applied
+    Called as loss(teacher_logits, student_logits) -> (B,), times `factor` (DiVE's alpha), with the
+    teacher's prediction raised to `teacher_power` (DiVE's power normalisation). The weights are applied
     with strength `reweight` in {0, 1} (a non-trainable variable): q uses w ** reweight,
     so setting it from 0 to 1 switches KD to BKD without retracing (deferred BKD).
     Build under the distribution strategy's scope.
     """
 
-    def __init__(self, class_weights=None, temperature=2.0, reweight=1.0, name="distillation_loss",
-                 reduction=None, **kwargs):
+    def __init__(self, class_weights=None, temperature=2.0, reweight=1.0, teacher_power=1.0, factor=1.0,
+                 name="distillation_loss", reduction=None, **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
         check_temperature(temperature)
+        self.teacher_power = float(teacher_power)
+        self.factor = float(factor)
         self.temperature = float(temperature)
         self.class_weights = _floats(class_weights)
         self._log_weights = None if class_weights is None else np.log(np.asarray(self.class_weights, np.float32))
@@ -229,8 +239,10 @@ class BalancedKDLoss(keras.losses.Loss):
         weights = None
         if self._log_weights is not None:
             weights = ops.exp(self.reweight * self._log_weights)
-        return balanced_kd_loss(y_true, y_pred, weights, self.temperature)
+        loss = balanced_kd_loss(y_true, y_pred, weights, self.temperature, self.teacher_power)
+        return loss * self.factor if self.factor != 1.0 else loss
 
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights,
-                "temperature": self.temperature, "reweight": float(ops.convert_to_numpy(self.reweight))}
+                "temperature": self.temperature, "reweight": float(ops.convert_to_numpy(self.reweight)),
+                "teacher_power": self.teacher_power, "factor": self.factor}

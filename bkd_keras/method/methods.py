@@ -65,6 +65,8 @@ class Method:
       expert e instead of the teacher's ensemble.
     reduction: how the classification loss is reduced over a batch, as the method's authors do
       it (REDUCTIONS): "batch_mean" (sum / B) or "weighted_mean" (sum / sum_i w_{y_i}).
+    teacher: the method its teacher is trained with by default (--teacher_method overrides it):
+      "ce" as in the BKD paper; DiVE's is balanced softmax.
     """
     description: str
     classification: Callable = _plain_ce
@@ -76,6 +78,7 @@ class Method:
     experts: str = "any"
     expert_targets: bool = False
     reduction: str = "batch_mean"
+    teacher: str = "ce"
 
     @property
     def needs_teacher(self):
@@ -118,6 +121,10 @@ class Method:
         elif self.distillation == "bkd":
             distillation = losses_lib.BalancedKDLoss(weights, config.temperature,
                                                      reweight=start if self.defers == "distillation" else 1.0)
+        elif self.distillation == "dive":
+            o = ctx.options
+            distillation = losses_lib.BalancedKDLoss(None, o["dive_temperature"], teacher_power=o["dive_power"],
+                                                     factor=o["dive_alpha"])
         deferred = {"classification": classification, "distillation": distillation}.get(self.defers)
         return Losses(classification, distillation, (deferred.reweight,) if deferred is not None else (), switch)
 
@@ -146,6 +153,12 @@ RIDE_DIVERSITY = Setting("ride_diversity", 0.2, "RIDE: weight of the experts' di
 RIDE_TEMPERATURE = Setting("ride_temperature", 1.0, "RIDE: base temperature of the diversity term.")
 RIDE_REWEIGHT_FACTOR = Setting("ride_reweight_factor", 0.05, "RIDE: how much the diversity temperature "
                                                              "follows the class prior after the DRW switch.")
+DIVE_ALPHA = Setting("dive_alpha", 0.5, "DiVE: weight alpha of the distillation term; balanced softmax gets "
+                                        "1 - alpha (He et al. 2021).")
+DIVE_TEMPERATURE = Setting("dive_temperature", 3.0, "DiVE: distillation temperature (its paper's 3; --temperature "
+                                                    "is KD's and BKD's).")
+DIVE_POWER = Setting("dive_power", 0.5, "DiVE: power p of the teacher's prediction before renormalising "
+                                        "(flattens it; 1 = none).")
 FOCAL_GAMMA = Setting("focal_gamma", 1.0, "Focal loss gamma (--method=focal; 1 as in the LDAM-DRW paper's "
                                           "CIFAR table).")
 
@@ -185,12 +198,26 @@ METHODS = {
     "weighted_kd": Method("BKD without mixup", distillation="bkd", defers="distillation"),
     "bkd": Method("Balanced Knowledge Distillation: CE + class-balanced KD, with mixup",
                   distillation="bkd", mixup=True, defers="distillation"),
+    # He et al., ICCV 2021 (code forked from BalancedMetaSoftmax-Classification): a balanced-softmax
+    # teacher; the student minimises (1 - alpha) balanced-softmax CE + alpha T^2 KL(q || p_s), with q
+    # the teacher's softmax at T raised to the power p and renormalised.
+    "dive": Method("DiVE: (1 - alpha) balanced softmax + alpha T^2 KL to the power-normalised prediction of a "
+                   "balanced-softmax teacher (He et al. 2021)",
+                   lambda ctx: losses_lib.ClassificationLoss(
+                       logit_adjustment=losses_lib.log_prior(ctx.class_counts), factor=1.0 - ctx.options["dive_alpha"]),
+                   distillation="dive", settings=(DIVE_ALPHA, DIVE_TEMPERATURE, DIVE_POWER),
+                   teacher="balanced_softmax"),
     "bkd_per_expert": Method("BKD on a multi-expert model, expert e distilling from teacher expert e "
                              "(with `bkd`, every expert distils from the teacher's ensemble)",
                              distillation="bkd", mixup=True, defers="distillation", experts="required",
                              expert_targets=True),
 }
-TEACHER_METHOD = "ce"   # the teacher's recipe (docs/method.md: plain CE)
+
+
+def teacher_method(config):
+    """The name of the method a run's teacher trains with: --teacher_method, else the student
+    method's own default (plain CE, as in the BKD paper; balanced softmax for DiVE)."""
+    return config.teacher_method or get_method(config.method).teacher
 
 
 def all_settings():
@@ -229,6 +256,18 @@ def check_config(config, text=False, multi_expert=False):
             raise ConfigError(f"Unknown setting {name!r}; method settings are {', '.join(sorted(known))}.")
         if not value > 0:
             raise ConfigError(f"--{name} must be > 0, got {value}.")
+    if method.distillation == "dive" and not method.options(config)["dive_alpha"] < 1:
+        raise ConfigError(f"--dive_alpha must be < 1 (balanced softmax gets 1 - alpha), got "
+                          f"{method.options(config)['dive_alpha']}.")
+    if config.teacher_method is not None:
+        teacher = get_method(config.teacher_method)
+        if teacher.needs_teacher:
+            raise ConfigError(f"--teacher_method={config.teacher_method} itself needs a teacher; a teacher trains "
+                              "with a single-model method: " + ", ".join(sorted(
+                                  n for n, m in METHODS.items() if not m.needs_teacher and m.experts == "any")) + ".")
+        if teacher.experts == "required" and not multi_expert:
+            raise ConfigError(f"--teacher_method={config.teacher_method} trains a multi-expert model; pass a "
+                              "multi-expert --backbone (or --teacher_backbone).")
     if text and method.mixup_alpha(config) > 0:
         raise ConfigError("Mixup is not defined on token ids (the paper uses none for text); "
                           "pass --mixup_alpha=0 (the text presets do).")

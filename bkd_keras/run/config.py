@@ -54,6 +54,7 @@ class ModelConfig:
 @dataclasses.dataclass(frozen=True)
 class MethodConfig:
     method: str = "bkd"
+    teacher_method: Optional[str] = None   # the teacher's loss (default: the method's own, methods.teacher_method)
     temperature: float = 2.0
     beta: float = 0.9999
     distillation_weight: float = 1.0

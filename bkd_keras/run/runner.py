@@ -17,7 +17,7 @@ from bkd_keras.run.config import ConfigError
 from bkd_keras.run.export import export_classifier
 from bkd_keras.run.litert import check_kinds
 from bkd_keras.run.io_utils import atomic_write_json
-from bkd_keras.method.methods import METHODS, TEACHER_METHOD
+from bkd_keras.method.methods import METHODS, teacher_method
 from bkd_keras.run.precision import PRECISIONS
 from bkd_keras.run.strategies import STRATEGIES, is_chief, make_strategy, set_threads, worker_id
 
@@ -165,7 +165,7 @@ def _teacher(method, stage, train, strategy):
     if stage == "student" and not os.path.exists(teacher_path):
         raise ConfigError(f"--stage=student with --method={config.method.method} needs a teacher: pass "
                           "--teacher=PATH.keras, or run --stage=teacher (or all) first.")
-    teacher, infos["teacher"] = stages.train_stage("teacher", METHODS[TEACHER_METHOD],
+    teacher, infos["teacher"] = stages.train_stage("teacher", METHODS[teacher_method(config.method)],
                                                    epochs=config.optim.teacher_epochs_resolved,
                                                    model=config.model.for_teacher(), **train)
     return teacher, infos

@@ -90,13 +90,19 @@ def publish(run, name, models_dir, data_dir=None, tolerance=0.05, overwrite=Fals
                      ("token ids (B, L)" if dataset.is_text else "normalised float images (B, H, W, C)"),
             "loads_without_bkd_keras": stock,
             "commit": code.get("commit", previous.get("commit")), "epochs": flat.get("epochs"),
-            # a run's --method names its student; its teacher stage is always plain CE
-            "method": "ce" if stage == "teacher" else flat.get("method"),
+            # a run's --method names its student; its teacher stage trains with --teacher_method's
+            "method": _teacher_method(flat) if stage == "teacher" else flat.get("method"),
             "backbone": flat.get("backbone"), "precision": flat.get("precision"),
             "run": previous.get("run", os.path.basename(os.path.normpath(run)))}
     _write(target, shipped, run, model_path, info)
     log(f"published {target} ({os.path.getsize(os.path.join(target, 'model.keras')) / 1e6:.1f} MB)")
     return info
+
+
+def _teacher_method(flat):
+    from bkd_keras.method.methods import teacher_method
+    from bkd_keras.run.config import TrainConfig
+    return teacher_method(TrainConfig.flat(**flat).method)
 
 
 def _read_json(folder, name):

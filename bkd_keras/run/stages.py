@@ -14,6 +14,7 @@ from bkd_keras.run import run_records
 from bkd_keras.run.assembly import build_distiller, trainable_parameters
 from bkd_keras.run.backup import StepBackup, disk_guard, usable_backup
 from bkd_keras.method.distiller import reads_text
+from bkd_keras.method.methods import teacher_method
 from bkd_keras.run.export import write_vocabulary
 from bkd_keras.run.io_utils import atomic_save_model, atomic_write_json, read_json
 from bkd_keras.method.schedules import make_schedule
@@ -62,7 +63,8 @@ def train_stage(name, method, dataset, config, strategy, teacher=None, epochs=No
     steps, batch_size = steps_per_epoch(dataset, config.optim.batch_size), config.optim.batch_size
     schedule = make_schedule(config.optim, steps, epochs)
     distiller, losses = build_distiller(method, dataset, config, strategy, teacher, epochs, seed, model, schedule)
-    log(f"[{name}] {distiller.student.name}, method={config.method.method if name != 'teacher' else 'ce'} "
+    shown = teacher_method(config.method) if name == "teacher" else config.method.method
+    log(f"[{name}] {distiller.student.name}, method={shown} "
         f"({method.description}), {epochs} epochs, {trainable_parameters(distiller.student):,} trainable parameters, "
         f"mixup {'alpha ' + format(distiller.mixup_alpha, 'g') if distiller.mixup_alpha else 'off'}")
     log(f"[{name}] {schedule.describe(epochs)}" + (f"\n[{name}] note: {schedule.note}" if schedule.note else ""))
