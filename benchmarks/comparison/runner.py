@@ -12,7 +12,10 @@ stages' log.csv; no weights) are copied to STORE_DIR/<name>, which is committed:
 reuse them, and retrain a stored teacher only when a distillation run needs its weights. A
 finished run is reused only for the settings it was trained with (`check_same_settings`).
 Writes RESULTS_DIR/results.json, RESULTS_DIR/RESULTS.md and the plots under RESULTS_DIR/plots.
-Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0).
+Method names are `--method` values, plus "bkd_nodefer" (BKD weights from epoch 0). A student's
+teacher is the seed's run of its method's own teacher (ce; balanced_softmax for dive), or of the
+method named after "@": `--methods=la,kd@la,bkd@la` trains the LA run first and distils from it
+(row "kd@la", folder ...-kd-la_teacher). A teacher of another kind is another run, never the CE one.
 
 --backbone / --teacher_backbone compress a teacher of one backbone into a student of another:
 the CE run is then the teacher's backbone (row "ce (resnet56)") and the students' rows read
@@ -31,7 +34,7 @@ from absl import app, flags
 
 from benchmarks.comparison.pinning import CodeChanged, check_code
 from benchmarks.comparison.run_plan import check_same_settings, data_flags, names, plan, stored_copy
-from benchmarks.comparison.variants import VARIANTS, resolve_variant
+from benchmarks.comparison.variants import VARIANTS, resolve_variant, teacher_variant
 from bkd_keras.run.io_utils import atomic_write_json
 
 flags.DEFINE_list("settings", ["cifar10:exp:100"], "dataset:imbalance_type:ratio, dataset in cifar10, "
@@ -144,15 +147,18 @@ def main(argv):
     os.makedirs(FLAGS.runs_dir, exist_ok=True)
     runs = []
     from bkd_keras.method.methods import METHODS
-    variants = list(dict.fromkeys(["ce"] + FLAGS.methods))     # the teacher first
-    unknown = [v for v in variants if resolve_variant(v)[0] not in METHODS]
-    if "ce" not in FLAGS.methods and not any(METHODS[resolve_variant(v)[0]].needs_teacher
-                                             for v in variants if v not in unknown):
-        variants.remove("ce")          # nobody needs the teacher: neither trained nor checked
+    unknown = [v for v in FLAGS.methods if resolve_variant(v)[0] not in METHODS]
     if unknown:
         raise app.UsageError(f"Unknown --methods {unknown}; valid: {', '.join(sorted(METHODS))}, "
-                             f"{', '.join(VARIANTS)}, or METHOD_T<value> / METHOD_beta<value>.")
-    distilling = [v for v in variants if METHODS[resolve_variant(v)[0]].needs_teacher]
+                             f"{', '.join(VARIANTS)}, METHOD_T<value> / METHOD_beta<value>, or METHOD@TEACHER "
+                             "(kd@la: KD from the seed's la run).")
+    teachers = {v: teacher_variant(v) for v in FLAGS.methods if teacher_variant(v)}
+    bad = sorted({t for t in teachers.values() if resolve_variant(t)[0] not in METHODS or teacher_variant(t)})
+    if bad:
+        raise app.UsageError(f"Teacher(s) {bad} after '@' must be single-model methods (ce, la, "
+                             "balanced_softmax, ...), whose runs train without a teacher.")
+    variants = list(dict.fromkeys(list(teachers.values()) + FLAGS.methods))     # the teachers first
+    distilling = list(teachers)
     if FLAGS.teacher_backbone and not FLAGS.backbone:
         raise app.UsageError("--teacher_backbone needs --backbone (the students' backbone).")
 
@@ -171,18 +177,18 @@ def main(argv):
                 if FLAGS.report_only:
                     folder = next((d for d in (out, stored_copy(out, FLAGS.store_dir))
                                    if os.path.exists(os.path.join(d, "results.json"))), None)
-                    if folder is None or (variant == "ce" and "ce" not in FLAGS.methods):
+                    if folder is None or variant not in FLAGS.methods:
                         continue
                     check_same_settings(folder, args)
                     with open(os.path.join(folder, "results.json")) as f:
                         results = json.load(f)
                 else:
-                    # The teacher's weights are needed only if a distillation run is still to train.
-                    pending = variant == "ce" and any(not stored(plan_run(setting, v, seed)[0])
-                                                      for v in distilling)
+                    # A teacher's weights are needed only if a run it teaches is still to train.
+                    pending = any(not stored(plan_run(setting, v, seed)[0])
+                                  for v in distilling if teachers[v] == variant)
                     results, folder = ensure(out, args, FLAGS.store_dir, need_model=pending,
                                              allow_code_change=FLAGS.allow_code_change)
-                    if variant == "ce" and "ce" not in FLAGS.methods:
+                    if variant not in FLAGS.methods:
                         continue           # teacher only, not reported
                 label = names(variant, FLAGS.backbone, FLAGS.teacher_backbone, FLAGS.experts)[1]
                 runs.append(record(setting, label, method, seed, FLAGS.epochs, source_name, folder, args,

@@ -198,6 +198,10 @@ METHODS = {
     "weighted_kd": Method("BKD without mixup", distillation="bkd", defers="distillation"),
     "bkd": Method("Balanced Knowledge Distillation: CE + class-balanced KD, with mixup",
                   distillation="bkd", mixup=True, defers="distillation"),
+    "bkd_la": Method("BKD with the logit-adjusted loss (tau * log prior) as its classification term, mixup",
+                     lambda ctx: losses_lib.ClassificationLoss(
+                         logit_adjustment=ctx.options["la_tau"] * losses_lib.log_prior(ctx.class_counts)),
+                     distillation="bkd", mixup=True, defers="distillation", settings=(LA_TAU,)),
     # He et al., ICCV 2021 (code forked from BalancedMetaSoftmax-Classification): a balanced-softmax
     # teacher; the student minimises (1 - alpha) balanced-softmax CE + alpha T^2 KL(q || p_s), with q
     # the teacher's softmax at T raised to the power p and renormalised.
