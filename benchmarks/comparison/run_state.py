@@ -15,7 +15,7 @@ from benchmarks.comparison.run_plan import stored_copy
 RESUME = "resume"
 # Files of a run folder that a resume reads; anything else (TensorBoard, per-epoch
 # checkpoints, the SavedModel) is rebuilt or not needed.
-_TOP_FILES = ("flags.json", "code.json")
+_TOP_FILES = ("flags.json", "code.json", "inputs.json")   # inputs.json: a restored run still refuses other data
 _STAGE_FILES = ("log.csv", "stage.json", "model.keras")
 _BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")
 _MAX_BYTES = 20 * 2 ** 20
