@@ -50,7 +50,7 @@ def test_losses_finite_for_single_example_classes_and_huge_logits():
 @pytest.mark.parametrize("kw,match", [
     (dict(dataset="nope"), "Valid values: ag_news, bbc_news, cifar10, cifar100, digits, folder, list, text_folder, text_table"),
     (dict(backbone="nope"), "resnet20, resnet32"),
-    (dict(method="nope"), "bkd, bkd_per_expert, cb, ce"),
+    (dict(method="nope"), "bkd, bkd_la, bkd_per_expert, cb, ce, dive, focal"),
     (dict(strategy="tpu"), "default, mirrored"),
     (dict(imbalance_ratio=0.9), "imbalance_ratio must be >= 1"),
     (dict(temperature=-1.0), "temperature must be > 0"),
