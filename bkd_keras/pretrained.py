@@ -37,18 +37,23 @@ def path(name):
     return os.path.join(MODELS_DIR, matches[0], "model.keras")
 
 
+def _info_at(model_path):
+    with open(os.path.join(os.path.dirname(model_path), INFO_FILE)) as f:
+        return json.load(f)
+
+
 def info(name):
     """NAME's published.json: top1, class_names, mean / std, method, epochs, the run's data settings, ..."""
-    with open(os.path.join(os.path.dirname(path(name)), INFO_FILE)) as f:
-        return json.load(f)
+    return _info_at(path(name))
 
 
 def load(name):
     """NAME's Keras model, uncompiled, with `class_names` (the label of each output) set on it."""
     import keras
-    details = info(name)
+    model_path = path(name)
+    details = _info_at(model_path)
     if not details.get("loads_without_bkd_keras"):
         import models  # noqa: F401  (registers the project's layers a text model uses)
-    model = keras.saving.load_model(path(name), compile=False)
+    model = keras.saving.load_model(model_path, compile=False)
     model.class_names = list(details["class_names"])
     return model

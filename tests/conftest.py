@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import bkd_keras  # noqa: E402,F401  (first: it picks TensorFlow's CPU kernels before TF loads)
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -42,3 +43,14 @@ def small_config(tmp_path, **overrides):
                   eval_every=0, verbose=0, output_dir=str(tmp_path / "run"))
     values.update(overrides)
     return TrainConfig.flat(**values)
+
+
+def trained_like(model, seed=0):
+    """Sets every BatchNorm's statistics and affine parameters away from their initial values."""
+    rng = np.random.RandomState(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.2, c),
+                               rng.uniform(0.5, 2.0, c)])
+    return model

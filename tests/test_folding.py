@@ -5,24 +5,14 @@ import numpy as np
 import pytest
 
 from bkd_keras.run.folding import FoldedBatchNorm, fold_batchnorm, foldable_pairs
+from conftest import trained_like
 from models import build_backbone
-
-
-def _trained_like(model, seed=0):
-    """Sets every BatchNorm's statistics and affine parameters away from their initial values."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.2, c),
-                               rng.uniform(0.5, 2.0, c)])
-    return model
 
 
 @pytest.mark.parametrize("name, shape, pairs", [("resnet32", (32, 32, 3), 31), ("small_cnn", (8, 8, 1), 3),
                                                 ("ride_resnet32", (32, 32, 3), 51)])
 def test_folded_teacher_gives_the_same_logits(name, shape, pairs):
-    model = _trained_like(build_backbone(name, 10, shape, **({"experts": 2} if name.startswith("ride") else {})))
+    model = trained_like(build_backbone(name, 10, shape, **({"experts": 2} if name.startswith("ride") else {})))
     assert len(foldable_pairs(model)) == pairs
     folded = fold_batchnorm(model)
     assert sum(isinstance(layer, FoldedBatchNorm) for layer in folded.layers) == pairs

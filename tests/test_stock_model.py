@@ -9,17 +9,8 @@ import numpy as np
 import pytest
 
 from bkd_keras.run.stock_model import split_preprocessing, stock_classifier
+from conftest import trained_like
 from models import build_backbone
-
-
-def _trained_like(model, rng):
-    """Non-trivial BatchNorm statistics, so that a wrong twin would show."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.3, c),
-                               rng.uniform(0.3, 2.0, c)])
-    return model
 
 
 def _classes(path):
@@ -42,7 +33,7 @@ def _classes(path):
 
 def test_stock_classifier_is_builtin_only_and_matches_a_numpy_normalisation(tmp_path):
     rng = np.random.default_rng(0)
-    model = _trained_like(build_backbone("resnet20", 10, (32, 32, 3)), rng)
+    model = trained_like(build_backbone("resnet20", 10, (32, 32, 3)))
     mean, std = np.array([0.49, 0.48, 0.45]), np.array([0.20, 0.25, 0.30])
     stock = stock_classifier(model, mean, std)
     stock.save(tmp_path / "m.keras")

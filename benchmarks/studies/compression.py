@@ -49,6 +49,7 @@ def main(argv):
     import numpy as np
 
     from benchmarks.comparison.report import halves
+    from bkd_keras.run.io_utils import update_json_entry
     from bkd_keras.run.run_records import load_run
     from data import eval_dataset
 
@@ -71,13 +72,7 @@ def main(argv):
         row["speed_ratio"] = row["inference_per_sec"] / rows[0]["inference_per_sec"]
     entry = {"machine": machine.describe(), "environment": machine.thread_settings(),
              "batch_size": FLAGS.batch_size, "rows": rows}
-    previous = {}
-    if os.path.exists(FLAGS.output):
-        with open(FLAGS.output) as f:
-            previous = json.load(f)
-    previous[FLAGS.name] = entry
-    with open(FLAGS.output, "w") as f:
-        json.dump(previous, f, indent=1)
+    update_json_entry(FLAGS.output, FLAGS.name, entry)
     print("| run | backbone | parameters | teacher/this | inference /s | x teacher | top-1 | head half | tail half | rarest |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -13,7 +13,6 @@ test images whose top class equals the Keras model's. --pause_pids are stopped w
 Writes the rows under --name into --output (JSON) and prints a Markdown table.
 """
 
-import json
 import os
 import tempfile
 import time
@@ -54,19 +53,6 @@ def _row(kind, size, latency, logits, labels, reference):
             "agreement": 100.0 * float((logits.argmax(1) == reference).mean())}
 
 
-def _load(run_dir):
-    """(config, dataset, model fed normalised images) of RUN, with --data_dir applied."""
-    import dataclasses
-
-    from bkd_keras.run.run_records import load_run, read_config
-    if not FLAGS.data_dir:
-        return load_run(run_dir)
-    from data import load_dataset
-    config = read_config(run_dir)
-    dataset = load_dataset(dataclasses.replace(config.data, data_dir=FLAGS.data_dir))
-    return load_run(run_dir, {config.data: dataset})
-
-
 def main(argv):
     del argv
     import tensorflow as tf
@@ -74,9 +60,11 @@ def main(argv):
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
     from bkd_keras.run import litert
+    from bkd_keras.run.io_utils import update_json_entry
+    from bkd_keras.run.run_records import load_run
     from bkd_keras.run.stock_model import stock_classifier
 
-    _, dataset, model = _load(FLAGS.run)
+    _, dataset, model = load_run(FLAGS.run, data_dir=FLAGS.data_dir)
     images, labels = dataset.test.images, dataset.test.labels
     stock = stock_classifier(model, dataset.mean, dataset.std, strict=False)
     timed = images[:FLAGS.latency_images]
@@ -99,13 +87,7 @@ def main(argv):
                     litert.LiteRTClassifier(path, threads=1, runtime="tf.lite").predict, timed)
     entry = {"machine": machine.describe(), "run": FLAGS.run, "test_images": int(len(labels)),
              "calibration_images": FLAGS.calibration, "threads": 1, "rows": rows}
-    results = {}
-    if os.path.exists(FLAGS.output):
-        with open(FLAGS.output) as f:
-            results = json.load(f)
-    results[FLAGS.name] = entry
-    with open(FLAGS.output, "w") as f:
-        json.dump(results, f, indent=1)
+    update_json_entry(FLAGS.output, FLAGS.name, entry)
     print(f"| {FLAGS.name} | size MB | latency ms (1 thread, 1 image) | same on tf.lite | top-1 % | agrees with Keras % |")
     print("|---|---|---|---|---|---|")
     for r in rows:

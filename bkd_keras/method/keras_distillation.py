@@ -12,10 +12,9 @@ distillation; at 0.5 that is half the paper's CE + 1 x BKD (same direction, half
 """
 
 import keras
-import numpy as np
 from keras import ops
 
-from bkd_keras.method.losses import _floats, balanced_kd_loss, check_temperature, effective_number_weights
+from bkd_keras.method.losses import BalancedKDLoss, effective_number_weights
 from bkd_keras.method.mixup import mix_batch, unpack_draws
 
 
@@ -36,14 +35,14 @@ class BalancedLogitsDistillation(keras.distillation.DistillationLoss):
         if (class_counts is None) == (class_weights is None):
             raise ValueError("BalancedLogitsDistillation needs exactly one of class_counts (the training "
                              "images per class) or class_weights.")
-        check_temperature(temperature)
         if class_weights is None:
             class_weights = effective_number_weights(class_counts, beta)
-        self.class_weights = _floats(class_weights)
+        # The project's BKD term computes it; this class adapts it to Keras' API.
+        self._term = BalancedKDLoss(class_weights, temperature, reweight=reweight)
+        self.class_weights = self._term.class_weights
         self.beta = float(beta)
-        self.temperature = float(temperature)
-        self._log_weights = np.log(np.asarray(self.class_weights, np.float32))
-        self.reweight = keras.Variable(float(reweight), trainable=False, dtype="float32", name="bkd_reweight")
+        self.temperature = self._term.temperature
+        self.reweight = self._term.reweight
 
     def validate_outputs(self, teacher_outputs, student_outputs):
         super().validate_outputs(teacher_outputs, student_outputs)
@@ -52,8 +51,7 @@ class BalancedLogitsDistillation(keras.distillation.DistillationLoss):
                              f"has {len(self.class_weights)} class weights; build it from this data's class counts.")
 
     def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
-        weights = ops.exp(self.reweight * self._log_weights)
-        return ops.mean(balanced_kd_loss(teacher_outputs, student_outputs, weights, self.temperature))
+        return ops.mean(self._term.call(teacher_outputs, student_outputs))
 
     def get_config(self):
         return {"class_weights": self.class_weights, "beta": self.beta, "temperature": self.temperature,

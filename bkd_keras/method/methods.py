@@ -260,9 +260,9 @@ def check_config(config, text=False, multi_expert=False):
             raise ConfigError(f"Unknown setting {name!r}; method settings are {', '.join(sorted(known))}.")
         if not value > 0:
             raise ConfigError(f"--{name} must be > 0, got {value}.")
-    if method.distillation == "dive" and not method.options(config)["dive_alpha"] < 1:
-        raise ConfigError(f"--dive_alpha must be < 1 (balanced softmax gets 1 - alpha), got "
-                          f"{method.options(config)['dive_alpha']}.")
+    alpha = method.options(config).get(DIVE_ALPHA.name)
+    if alpha is not None and not alpha < 1:
+        raise ConfigError(f"--dive_alpha must be < 1 (balanced softmax gets 1 - alpha), got {alpha}.")
     if config.teacher_method is not None:
         teacher = get_method(config.teacher_method)
         if teacher.needs_teacher:

@@ -30,6 +30,13 @@ def atomic_write_json(path, data):
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def update_json_entry(path, key, entry):
+    """Sets `key` to `entry` in the JSON object in `path` (created if absent), other keys kept."""
+    data = read_json(path) if os.path.exists(path) else {}
+    data[key] = entry
+    atomic_write_json(path, data)
+
+
 def read_json(path):
     with open(path) as f:
         return json.load(f)

@@ -89,16 +89,22 @@ def export_litert(classifier, directory, kinds, calibration):
     return paths
 
 
+def export_model(model, dataset, directory, kinds, calibration=CALIBRATION_IMAGES, seed=0):
+    """LiteRT files of `model` (fed `dataset`'s normalised images): its uint8 classifier, int8
+    calibrated on `calibration` of the dataset's training images drawn with `seed`; {kind: path}."""
+    from bkd_keras.run.stock_model import stock_classifier
+    check_kinds(kinds)
+    images = calibration_images(dataset, calibration, seed)
+    return export_litert(stock_classifier(model, dataset.mean, dataset.std, strict=False), directory, kinds, images)
+
+
 def export_run(run_dir, kinds=LITERT_KINDS, calibration=CALIBRATION_IMAGES, directory=None):
     """LiteRT files of a finished run (or shipped model) folder, in RUN/export/litert/ unless
     `directory`; returns {kind: path}."""
     from bkd_keras.run.run_records import load_run
-    from bkd_keras.run.stock_model import stock_classifier
     check_kinds(kinds)
     _, dataset, model = load_run(run_dir)
-    images = calibration_images(dataset, calibration)
-    directory = directory or os.path.join(run_dir, "export", "litert")
-    return export_litert(stock_classifier(model, dataset.mean, dataset.std, strict=False), directory, kinds, images)
+    return export_model(model, dataset, directory or os.path.join(run_dir, "export", "litert"), kinds, calibration)
 
 
 class LiteRTClassifier:

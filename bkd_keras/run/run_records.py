@@ -84,18 +84,21 @@ def read_config(run_dir):
     return TrainConfig.flat(**read_json_or_fail(path, "fix or delete the run folder."))
 
 
-def load_run(run_dir, cache=None):
+def load_run(run_dir, cache=None, data_dir=None):
     """(config, dataset, exported model fed normalised images) of a finished run folder, or of a
     shipped model's folder (`bkd_keras.publish`: model.keras beside the run's flags.json).
 
     `cache` (a dict) shares the dataset between runs of one data setting (keyed by the
-    whole DataConfig, so runs differing in any data setting never share one).
+    whole DataConfig, so runs differing in any data setting never share one). `data_dir`: the
+    data tree, when it is not where the run found it.
     """
     import keras
 
     import models  # noqa: F401  (registers the backbones' custom layers)
     from data import load_dataset
     config = read_config(run_dir)
+    if data_dir:
+        config = config.replace(data_dir=data_dir)
     path = os.path.join(run_dir, "export", "model.keras")
     if not os.path.exists(path) and os.path.exists(os.path.join(run_dir, "model.keras")):
         path = os.path.join(run_dir, "model.keras")

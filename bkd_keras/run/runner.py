@@ -198,11 +198,9 @@ def _finish(config, dataset, final, infos, reports, teacher_fit, log):
 
 def _export_litert(config, dataset, final, export_dir, log):
     """EXPORT/litert/model_<kind>.tflite for --export_litert; {kind: path}."""
-    from bkd_keras.run import litert
-    from bkd_keras.run.stock_model import stock_classifier
-    calibration = litert.calibration_images(dataset, seed=config.run.seed)
+    from bkd_keras.run.litert import export_model
     with disk_guard(config.run.output_dir):
-        paths = litert.export_litert(stock_classifier(final, dataset.mean, dataset.std, strict=False),
-                                     os.path.join(export_dir, "litert"), config.run.export_litert, calibration)
+        paths = export_model(final, dataset, os.path.join(export_dir, "litert"), config.run.export_litert,
+                             seed=config.run.seed)
     log("LiteRT: " + ", ".join(f"{k} {os.path.getsize(p) / 1e6:.2f} MB" for k, p in paths.items()))
     return paths
