@@ -13,7 +13,8 @@ resumable after every epoch), in the background and across machines:
 
 A stage's numbers come from its result.json when finished, else from the history inside its
 resume.pth.tar (read with the anchor's Python, which has torch). The report sets them beside the
-project's 200-epoch CE teacher and BKD student (their stored results.json).
+project's 200-epoch CE teacher and BKD student (their stored results.json), and the student
+beside this project's BKD student from the authors' converted teacher once that run has finished.
 """
 
 import json
@@ -28,6 +29,9 @@ from benchmarks.comparison.anchor_crosscheck import CHECKPOINT, CONVERTED, STAGE
 from benchmarks.speed_lab.anchor import INSTALL
 
 STATE = "resume.pth.tar"
+# This project's BKD student trained from the authors' converted teacher (docs/reproducing.md): it
+# separates the student code from the teacher draw in the student comparison.
+FROM_AUTHORS_TEACHER = "cifar10-exp100-e200-s0-bkd-from-authors-teacher"
 flags.DEFINE_string("anchor_runs", "/work/anchor-runs", "The harness's --out folders: ANCHOR_RUNS/<stage>-e200.")
 flags.DEFINE_string("store_dir", "benchmarks/store", "The committed store (resume state under anchor-<stage>-e200/).")
 flags.DEFINE_string("python", "/tmp/anchor-venv/bin/python", f"A Python with torch ({INSTALL}).")
@@ -147,6 +151,9 @@ def main(argv):
         if report[stage]["project"]:
             report[stage]["side_by_side"] = side_by_side(report[stage]["authors"]["curve"],
                                                          report[stage]["project"]["curve"])
+        if stage == "student" and (same_teacher := project(FROM_AUTHORS_TEACHER)):
+            report[stage]["project_from_authors_teacher"] = dict(
+                same_teacher, side_by_side=side_by_side(report[stage]["authors"]["curve"], same_teacher["curve"]))
     with open(FLAGS.output, "w") as f:
         json.dump(report, f, indent=1)
     print(json.dumps({s: (r.get("authors") or r)["status"] for s, r in report.items() if s in STAGES}))

@@ -16,6 +16,15 @@ def stored_copy(run_dir, store_dir):
     return os.path.join(store_dir, os.path.basename(os.path.normpath(run_dir)))
 
 
+def parse_setting(text):
+    """"dataset:type:ratio" (a --settings entry) -> (dataset, type, ratio)."""
+    try:
+        dataset, kind, ratio = text.split(":")
+        return dataset, kind, float(ratio)
+    except ValueError:
+        raise app.UsageError(f"--settings entries are dataset:type:ratio, got {text!r}") from None
+
+
 def data_flags(dataset, source, data_dir):
     if dataset in OFFLINE:
         return [f"--dataset={dataset}"], OFFLINE[dataset]
@@ -56,13 +65,18 @@ def teacher_label(variant):
     return f"{kind} ({inside.split(' -> ')[0]})"
 
 
+def run_name(setting, variant, seed, epochs, backbone=None, teacher_backbone=None, experts=None):
+    """The run folder's name of one row: cifar10-exp100-e20-s0-kd-la_teacher."""
+    dataset, kind, ratio = setting
+    return f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}-{names(variant, backbone, teacher_backbone, experts)[0]}"
+
+
 def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, backbone=None, teacher_backbone=None,
          experts=None):
     """(run folder, argv, method) of one run; the CE run is the seed's teacher."""
     dataset, kind, ratio = setting
     method, variant_flags = resolve_variant(variant)
-    base = f"{dataset}-{kind}{ratio:g}-e{epochs}-s{seed}"
-    out = os.path.join(runs_dir, f"{base}-{names(variant, backbone, teacher_backbone, experts)[0]}")
+    out = os.path.join(runs_dir, run_name(setting, variant, seed, epochs, backbone, teacher_backbone, experts))
     args, _ = data_flags(dataset, source, data_dir)
     args += [f"--imbalance_type={kind}", f"--imbalance_ratio={ratio:g}", f"--epochs={epochs}", f"--seed={seed}",
              "--verbose=2", f"--output_dir={out}"] + list(extra) + ([f"--experts={experts}"] if experts else [])
@@ -74,8 +88,8 @@ def plan(setting, variant, seed, epochs, source, data_dir, runs_dir, extra, back
     from bkd_keras.method.methods import METHODS
     if METHODS[method].needs_teacher:
         kind = teacher_variant(variant)
-        teacher = os.path.join(runs_dir, f"{base}-{names(kind, backbone, teacher_backbone, experts)[0]}", "export",
-                               "model.keras")
+        teacher = os.path.join(runs_dir, run_name(setting, kind, seed, epochs, backbone, teacher_backbone, experts),
+                               "export", "model.keras")
         args.append(f"--teacher={teacher}")
         if kind != "ce":        # provenance in flags.json: the teacher file was trained with this method
             args.append(f"--teacher_method={resolve_variant(kind)[0]}")

@@ -33,7 +33,7 @@ import time
 from absl import app, flags
 
 from benchmarks.comparison.pinning import CodeChanged, check_code
-from benchmarks.comparison.run_plan import check_same_settings, data_flags, names, plan, stored_copy
+from benchmarks.comparison.run_plan import check_same_settings, data_flags, names, parse_setting, plan, stored_copy
 from benchmarks.comparison.variants import VARIANTS, resolve_variant, teacher_variant
 from bkd_keras.run.io_utils import atomic_write_json
 
@@ -57,13 +57,6 @@ flags.DEFINE_bool("allow_code_change", False, "Resume a run begun at another com
                   "a test shows the change leaves its numbers unchanged; otherwise resume from a "
                   "`git worktree` at the run's commit (RUN/code.json).")
 FLAGS = flags.FLAGS
-
-def parse_setting(text):
-    try:
-        dataset, kind, ratio = text.split(":")
-        return dataset, kind, float(ratio)
-    except ValueError:
-        raise app.UsageError(f"--settings entries are dataset:type:ratio, got {text!r}") from None
 
 
 STORED_FILES = ("results.json", "flags.json", "code.json", "runner_args.json", "teacher/log.csv",
