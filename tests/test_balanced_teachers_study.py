@@ -1,4 +1,4 @@
-"""The balanced-teachers study's table (benchmarks/studies/balanced_teachers.py) on hand-made results."""
+"""The balanced-teachers table (benchmarks/studies/balanced_teachers_table.py) on hand-made results."""
 
 import pytest
 
@@ -12,7 +12,7 @@ def _result(top1, per_class, counts, many=None, medium=None, fit=None):
 
 
 def test_row_takes_the_students_report_seed_means_and_the_class_with_fewest_images():
-    from benchmarks.studies.balanced_teachers import row
+    from benchmarks.studies.balanced_teachers_table import row
     counts = [500, 200, 10, 90]                   # the rarest class is the third, not the last
     r = row("kd@la", {0: _result(60.0, [90.0, 70.0, 20.0, 60.0], counts, many=80.0, medium=40.0),
                       1: _result(64.0, [80.0, 60.0, 40.0, 76.0], counts, many=70.0, medium=58.0)})
@@ -27,7 +27,7 @@ def test_row_takes_the_students_report_seed_means_and_the_class_with_fewest_imag
 
 
 def test_teacher_fit_averages_seeds_per_class_and_by_half():
-    from benchmarks.studies.balanced_teachers import teacher_fit
+    from benchmarks.studies.balanced_teachers_table import teacher_fit
     fits = {0: _result(0, [0] * 4, [4, 3, 2, 1], fit={"teacher_top1": [100.0, 80.0, 40.0, 0.0],
                                                       "target_top1": [30.0, 50.0, 90.0, 100.0]}),
             1: _result(0, [0] * 4, [4, 3, 2, 1], fit={"teacher_top1": [90.0, 70.0, 20.0, None],
@@ -42,7 +42,7 @@ def test_teacher_fit_averages_seeds_per_class_and_by_half():
 
 
 def test_beats_compares_seed_by_seed_on_common_seeds_only():
-    from benchmarks.studies.balanced_teachers import beats
+    from benchmarks.studies.balanced_teachers_table import beats
     rows = [{"variant": "la", "top1_per_seed": {0: 66.0, 1: 65.0}},
             {"variant": "a", "top1_per_seed": {0: 67.0, 1: 65.5}},       # above on both
             {"variant": "b", "top1_per_seed": {0: 70.0, 1: 64.0}},       # above on one only
