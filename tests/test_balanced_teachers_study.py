@@ -3,8 +3,8 @@
 import pytest
 
 
-def _result(top1, per_class, counts, many=None, medium=None, fit=None):
-    return {"dataset": {"train_counts": counts},
+def _result(top1, per_class, counts, many=None, medium=None, fit=None, precision="float32"):
+    return {"config": {"precision": precision}, "dataset": {"train_counts": counts},
             "reports": {"teacher": {"top1": 0.0, "per_class": [0.0] * len(per_class)},
                         "student (x)": {"top1": top1, "per_class": per_class, "many": many, "medium": medium,
                                         "few": None}},
@@ -23,7 +23,20 @@ def test_row_takes_the_students_report_seed_means_and_the_class_with_fewest_imag
     # head halves (90+70)/2 = 80 and (80+60)/2 = 70 -> 75; tail halves (20+60)/2 = 40, (40+76)/2 = 58 -> 49
     assert r["head"] == pytest.approx(75.0) and r["tail"] == pytest.approx(49.0)
     assert r["rarest"] == pytest.approx(30.0)     # (20 + 40) / 2
+    assert r["precision"] == ["float32"]
     assert row("ce", {0: _result(1.0, [1.0, 1.0], [5, 5])})["teacher"] is None
+
+
+def test_rows_at_another_precision_are_named():
+    from benchmarks.studies.balanced_teachers_table import mixed_precision_rows, row
+    counts = [5, 1]
+    rows = [row("la", {0: _result(60.0, [70.0, 50.0], counts)}),
+            row("bkd", {0: _result(61.0, [70.0, 52.0], counts, precision="bfloat16")}),
+            row("kd", {0: _result(55.0, [80.0, 30.0], counts),
+                       1: _result(56.0, [80.0, 32.0], counts, precision="bfloat16")})]
+    assert rows[2]["precision"] == ["bfloat16", "float32"]
+    assert mixed_precision_rows(rows) == ["bkd", "kd"]
+    assert mixed_precision_rows(rows[:1]) == [] and mixed_precision_rows([]) == []
 
 
 def test_teacher_fit_averages_seeds_per_class_and_by_half():

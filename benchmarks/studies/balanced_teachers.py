@@ -2,11 +2,13 @@
 of LA teachers and DiVE side by side, each seed on its own, with the rarest class and how well each
 teacher kind's balanced target keeps the labels.
 
-    python -m benchmarks.studies.balanced_teachers --store_dir=benchmarks/store --seeds=0,1 \
+    python -m benchmarks.studies.balanced_teachers --seeds=0,1 \
         --variants=ce,la,kd,weighted_kd,bkd,bkd_la,kd@la,bkd@la,dive@la
 
-Reads each row's results.json from --runs_dir, else from the store (the runner's folder names,
-benchmarks/comparison/run_plan.run_name); a missing row is listed as missing, not skipped.
+Reads each row's results.json from --runs_dir, else from the study's own store (the runner's folder
+names, benchmarks/comparison/run_plan.run_name; every row float32, trained by the runner with
+--store_dir=benchmarks/store/balanced_teachers, docs/reproducing.md); a missing row is listed as
+missing, not skipped, and a row at another precision is named.
 "Teacher fit" is the `teacher_fit` a BKD-target run records (bkd_keras/scoring/prediction.py): per
 class, the teacher's own training top-1 and the share of training images whose balanced target
 (beta, T of that run) keeps the label, from the row taught by that kind that records it on the
@@ -20,7 +22,7 @@ from absl import app, flags
 
 from benchmarks.comparison.run_plan import parse_setting, run_name, stored_copy
 from benchmarks.comparison.variants import teacher_variant
-from benchmarks.studies.balanced_teachers_table import beats, markdown, row, teacher_fit
+from benchmarks.studies.balanced_teachers_table import beats, markdown, mixed_precision_rows, row, teacher_fit
 
 flags.DEFINE_string("setting", "cifar10:exp:100", "DATASET:TYPE:RATIO of the rows.")
 flags.DEFINE_integer("epochs", 20, "The rows' schedule (epochs per stage).")
@@ -28,7 +30,7 @@ flags.DEFINE_list("variants", ["ce", "la", "kd", "weighted_kd", "bkd", "bkd_la",
                   "Runner --methods entries, one table row each.")
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds; each gets its own top-1 column.")
 flags.DEFINE_string("runs_dir", "benchmarks/runs", "Run folders (looked in first).")
-flags.DEFINE_string("store_dir", "benchmarks/store", "The committed store of finished runs.")
+flags.DEFINE_string("store_dir", "benchmarks/store/balanced_teachers", "The study's committed store of finished runs.")
 flags.DEFINE_string("reference", "la", "The row every other row is compared with, seed by seed.")
 flags.DEFINE_string("output", "benchmarks/results/balanced_teachers.json", "Results file.")
 FLAGS = flags.FLAGS
@@ -66,10 +68,14 @@ def main(argv):
     with open(FLAGS.output, "w") as f:
         json.dump({"setting": FLAGS.setting, "epochs": FLAGS.epochs, "seeds": seeds, "rows": rows,
                    "teacher_fit": {k: dict(fit, from_row=v) for k, (v, fit) in fits.items()},
-                   f"above_{FLAGS.reference}_on_every_seed": verdict, "missing": missing}, f, indent=1)
+                   f"above_{FLAGS.reference}_on_every_seed": verdict, "missing": missing,
+                   "other_precision": mixed_precision_rows(rows)}, f, indent=1)
     print(markdown(rows, fits, seeds, verdict, FLAGS.reference))
     if missing:
         print("\nmissing runs: " + ", ".join(missing))
+    if mixed := mixed_precision_rows(rows):
+        print(f"\nWARNING: rows {mixed} ran at another precision than {rows[0]['variant']} "
+              f"({rows[0]['precision']}): train them again at one precision before comparing.")
     print(f"wrote {FLAGS.output}")
 
 

@@ -18,8 +18,10 @@ def row(variant, results):
     """One table row from {seed: results.json dict} (seeds with a finished run only).
 
     Returns per-seed top-1 and the seed means (%) of overall, Many / Medium / Few, head / tail half
-    and the rarest class (fewest training images; the first of equals)."""
+    and the rarest class (fewest training images; the first of equals), and `precision`: the runs'
+    student compute precisions (config.precision; one entry unless the seeds differ)."""
     per_seed, cells = {}, {k: [] for k in ("top1", "many", "medium", "few", "head", "tail", "rarest")}
+    precisions = sorted({result["config"]["precision"] for result in results.values()})
     for seed, result in sorted(results.items()):
         report = list(result["reports"].values())[-1]       # the student's (the last stage's) report
         counts = result["dataset"]["train_counts"]
@@ -30,7 +32,7 @@ def row(variant, results):
                            ("rarest", report["per_class"][int(np.argmin(counts))])):
             cells[key].append(value)
     return {"variant": variant, "teacher": teacher_variant(variant), "top1_per_seed": per_seed,
-            **{key: _mean(values) for key, values in cells.items()}}
+            "precision": precisions, **{key: _mean(values) for key, values in cells.items()}}
 
 
 def teacher_fit(results):
@@ -62,17 +64,24 @@ def _fmt(value):
     return "" if value is None else f"{value:.1f}"
 
 
+def mixed_precision_rows(rows):
+    """The variants whose precision differs from the first row's (the study compares like with like)."""
+    first = rows[0]["precision"] if rows else None
+    return [r["variant"] for r in rows if r["precision"] != first]
+
+
 def markdown(rows, fits, seeds, verdict, reference):
     lines = ["| method | teacher | " + " | ".join(f"top-1 s{s}" for s in seeds)
-             + f" | mean | Many | Medium | Few | head half | tail half | rarest class | above {reference} on every seed |",
-             "|---" * (len(seeds) + 10) + "|"]
+             + f" | mean | Many | Medium | Few | head half | tail half | rarest class | above {reference} on every seed "
+               "| precision |",
+             "|---" * (len(seeds) + 11) + "|"]
     for r in rows:
         verdict_text = {True: "yes", False: "no", None: ""}[verdict[r["variant"]]]
         lines.append(f"| {r['variant']} | {r['teacher'] or ''} | "
                      + " | ".join(_fmt(r["top1_per_seed"].get(s)) for s in seeds)
                      + " | " + " | ".join(_fmt(r[k]) for k in ("top1", "many", "medium", "few", "head", "tail",
                                                                 "rarest"))
-                     + f" | {verdict_text} |")
+                     + f" | {verdict_text} | {', '.join(r['precision'])} |")
     if fits:
         lines += ["", "| teacher kind | from row | seeds | teacher train top-1, head / tail half | "
                       "balanced target keeps the label, head / tail half | label kept per class |",
