@@ -173,8 +173,17 @@ def test_save_drops_a_finished_run_nobody_uses_unless_told_to_keep_it(tmp_path):
                                f"--store_dir={store}", *extra], capture_output=True, text=True, timeout=120)
     assert "saved (finished)" in save("--keep=x-ce").stdout
     assert "export/model.keras" in _files(os.path.join(store, "x-ce", "resume"))
-    assert "removed its resume state" in save().stdout
+    out = save().stdout
+    assert "removed its resume state" in out
     assert not os.path.exists(os.path.join(store, "x-ce", "resume"))
+    # A run started without the runner (bkd_keras.train directly) has its results stored like the
+    # runner's, once; weights and TensorBoard files stay out.
+    assert "stored its results" in out
+    assert _files(os.path.join(store, "x-ce")) == ["code.json", "flags.json", "results.json", "teacher/log.csv"]
+    _write(os.path.join(store, "x-ce", "results.json"), b'{"kept": 1}')
+    assert "stored its results" not in save().stdout
+    with open(os.path.join(store, "x-ce", "results.json")) as f:
+        assert json.load(f) == {"kept": 1}
 
 
 def test_a_backup_caught_mid_write_is_not_copied(tmp_path, monkeypatch):

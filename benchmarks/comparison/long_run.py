@@ -12,7 +12,8 @@ the same runner command continues the same run: the data order is a function of
 (seed, epoch) and mixup of (seed, step). Safe while the run trains: a backup caught
 mid-write is not copied (its previous one is). Finished stages keep their model.keras
 only while a later stage needs them; a finished run only while an unfinished one uses it as
-its --teacher, after which `save` removes its resume state.
+its --teacher, after which `save` removes its resume state (and stores the run's results, as
+the runner does, if the store has none: a run started by `bkd_keras.train` directly).
 """
 
 import os
@@ -22,7 +23,7 @@ import sys
 from absl import app, flags
 
 from benchmarks.comparison.run_plan import stored_copy
-from benchmarks.comparison.run_state import RESUME, restore_run, run_state, save_run, teachers_needed
+from benchmarks.comparison.run_state import RESUME, restore_run, run_state, save_run, store, teachers_needed
 
 flags.DEFINE_string("runs_dir", "benchmarks/runs", "The runner's run folders.")
 flags.DEFINE_string("store_dir", "benchmarks/store", "The committed store.")
@@ -58,7 +59,11 @@ def main(argv):
         for name in names:
             run_dir = os.path.join(FLAGS.runs_dir, name)
             if os.path.exists(os.path.join(run_dir, "results.json")) and name not in needed:
-                # Finished and no longer anyone's teacher: the runner's store keeps its results.
+                # Finished and no longer anyone's teacher: the store keeps its results (the runner stores
+                # its own runs; a run started by bkd_keras.train directly is stored here).
+                if not os.path.exists(os.path.join(stored_copy(run_dir, FLAGS.store_dir), "results.json")):
+                    store(run_dir, FLAGS.store_dir)
+                    print(f"{name}: finished; stored its results")
                 stored = _stored_state(name)
                 if os.path.isdir(stored):
                     shutil.rmtree(stored)

@@ -19,6 +19,19 @@ _TOP_FILES = ("flags.json", "code.json", "inputs.json")   # inputs.json: a resto
 _STAGE_FILES = ("log.csv", "stage.json", "model.keras")
 _BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")
 _MAX_BYTES = 20 * 2 ** 20
+# A finished run's small files: what the store keeps of it for reports (no weights).
+STORED_FILES = ("results.json", "flags.json", "code.json", "runner_args.json", "teacher/log.csv",
+                "student/log.csv")
+
+
+def store(out, store_dir):
+    """Copies a finished run's small files (STORED_FILES) to STORE_DIR/<name>; returns that folder."""
+    target = stored_copy(out, store_dir)
+    for name in STORED_FILES:
+        if os.path.exists(os.path.join(out, name)):
+            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+            shutil.copyfile(os.path.join(out, name), os.path.join(target, name))
+    return target
 
 
 def backup_epoch(stage_dir):

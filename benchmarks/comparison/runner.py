@@ -34,6 +34,7 @@ from absl import app, flags
 
 from benchmarks.comparison.pinning import CodeChanged, check_code
 from benchmarks.comparison.run_plan import check_same_settings, data_flags, names, parse_setting, plan, stored_copy
+from benchmarks.comparison.run_state import store
 from benchmarks.comparison.variants import VARIANTS, resolve_variant, teacher_variant
 from bkd_keras.run.io_utils import atomic_write_json
 
@@ -57,20 +58,6 @@ flags.DEFINE_bool("allow_code_change", False, "Resume a run begun at another com
                   "a test shows the change leaves its numbers unchanged; otherwise resume from a "
                   "`git worktree` at the run's commit (RUN/code.json).")
 FLAGS = flags.FLAGS
-
-
-STORED_FILES = ("results.json", "flags.json", "code.json", "runner_args.json", "teacher/log.csv",
-                "student/log.csv")
-
-
-def store(out, store_dir):
-    """Copies a finished run's small files to STORE_DIR/<name>; returns that folder."""
-    target = stored_copy(out, store_dir)
-    for name in STORED_FILES:
-        if os.path.exists(os.path.join(out, name)):
-            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
-            shutil.copyfile(os.path.join(out, name), os.path.join(target, name))
-    return target
 
 
 def ensure(out, args, store_dir, need_model=False, log=print, allow_code_change=False):
