@@ -64,16 +64,16 @@ def main(argv):
         kind = teacher_variant(variant)
         if kind and (fit := teacher_fit(results)) and (kind not in fits or fit["seeds"] > fits[kind][1]["seeds"]):
             fits[kind] = (variant, fit)
-    verdict = beats(rows, FLAGS.reference)
+    verdict, mixed = beats(rows, FLAGS.reference), mixed_precision_rows(rows)
     with open(FLAGS.output, "w") as f:
         json.dump({"setting": FLAGS.setting, "epochs": FLAGS.epochs, "seeds": seeds, "rows": rows,
                    "teacher_fit": {k: dict(fit, from_row=v) for k, (v, fit) in fits.items()},
                    f"above_{FLAGS.reference}_on_every_seed": verdict, "missing": missing,
-                   "other_precision": mixed_precision_rows(rows)}, f, indent=1)
+                   "other_precision": mixed}, f, indent=1)
     print(markdown(rows, fits, seeds, verdict, FLAGS.reference))
     if missing:
         print("\nmissing runs: " + ", ".join(missing))
-    if mixed := mixed_precision_rows(rows):
+    if mixed:
         print(f"\nWARNING: rows {mixed} ran at another precision than {rows[0]['variant']} "
               f"({rows[0]['precision']}): train them again at one precision before comparing.")
     print(f"wrote {FLAGS.output}")
